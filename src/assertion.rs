@@ -1,0 +1,139 @@
+//! Signed identity assertions for apps: a short-lived ES256 JWT per request, audience = the
+//! app, with the public key published at `/.well-known/jwks.json` so apps can verify it.
+
+use std::path::Path;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::SecretKey;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use sha2::{Digest, Sha256};
+
+use crate::session::{Session, now_unix};
+
+pub struct AssertionSigner {
+    key: EncodingKey,
+    kid: String,
+    issuer: String,
+    ttl_secs: i64,
+    jwks: String,
+}
+
+/// Claim names set by the gateway; attributes with these names are not copied over them.
+const RESERVED: &[&str] = &[
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "idp",
+    "auth_time",
+    "amr",
+    "acr",
+];
+
+impl AssertionSigner {
+    /// Loads the PKCS#8 P-256 key, creating it (mode 0600) when the file does not exist yet.
+    pub fn load_or_create(path: &Path, issuer: &str, ttl_secs: i64) -> anyhow::Result<Self> {
+        let secret = if path.exists() {
+            let pem = std::fs::read_to_string(path)?;
+            SecretKey::from_pkcs8_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("{}: not a PKCS#8 P-256 key: {e}", path.display()))?
+        } else {
+            let key = SecretKey::random(&mut rand::rngs::OsRng);
+            let pem = key.to_pkcs8_pem(LineEnding::LF)?;
+            write_private(path, pem.as_bytes())?;
+            key
+        };
+        Self::from_key(&secret, issuer, ttl_secs)
+    }
+
+    pub fn from_key(secret: &SecretKey, issuer: &str, ttl_secs: i64) -> anyhow::Result<Self> {
+        let pem = secret.to_pkcs8_pem(LineEnding::LF)?;
+        let key = EncodingKey::from_ec_pem(pem.as_bytes())?;
+        let mut jwk: serde_json::Value =
+            serde_json::from_str(&secret.public_key().to_jwk_string())?;
+        // The key id is a hash of the public key, so it changes exactly when the key does.
+        let kid = {
+            let digest = Sha256::digest(jwk.to_string().as_bytes());
+            digest
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        if let Some(o) = jwk.as_object_mut() {
+            o.insert("kid".into(), kid.clone().into());
+            o.insert("use".into(), "sig".into());
+            o.insert("alg".into(), "ES256".into());
+        }
+        let jwks = serde_json::json!({ "keys": [jwk] }).to_string();
+        Ok(Self {
+            key,
+            kid,
+            issuer: issuer.to_string(),
+            ttl_secs,
+            jwks,
+        })
+    }
+
+    /// The JWKS document apps fetch to verify assertions.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks
+    }
+
+    pub fn sign(
+        &self,
+        app_id: &str,
+        session: &Session,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = now_unix();
+        let mut claims = serde_json::Map::new();
+        for (name, values) in &session.attributes {
+            if RESERVED.contains(&name.as_str()) {
+                continue;
+            }
+            let v = match values.as_slice() {
+                [one] if name != "groups" => serde_json::Value::from(one.clone()),
+                many => serde_json::Value::from(many.to_vec()),
+            };
+            claims.insert(name.clone(), v);
+        }
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("aud".into(), app_id.into());
+        claims.insert("sub".into(), session.user_key.clone().into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("nbf".into(), (now - 5).into());
+        claims.insert(
+            "exp".into(),
+            (now + self.ttl_secs).min(session.expires_at).into(),
+        );
+        claims.insert("idp".into(), session.idp.clone().into());
+        claims.insert("auth_time".into(), session.auth_time.into());
+        if !session.amr.is_empty() {
+            claims.insert("amr".into(), session.amr.clone().into());
+        }
+        if let Some(acr) = &session.acr {
+            claims.insert("acr".into(), acr.clone().into());
+        }
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.key)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}

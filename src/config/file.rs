@@ -1,0 +1,198 @@
+//! The configuration file format: what operators write. Every struct refuses unknown keys so
+//! a typo is an error, not a silently ignored setting. Nothing here is validated beyond its
+//! type; `runtime.rs` turns this into the checked runtime config.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Format version; only 1 exists.
+    pub version: u32,
+    pub gateway: GatewaySection,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerSection>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub session: SessionSection,
+    #[serde(default)]
+    pub assertion: AssertionSection,
+    #[serde(default, rename = "idp")]
+    pub idps: Vec<IdpSection>,
+    #[serde(default, rename = "app")]
+    pub apps: Vec<AppSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Public URL of the login host, e.g. `https://login.example.com`.
+    pub public_url: String,
+    /// Directory database URL; relative SQLite paths are resolved against the config file.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Who may read `/.borderless/metrics`.
+    #[serde(default = "default_metrics_allow")]
+    pub metrics_allow: Vec<String>,
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+fn default_database_url() -> String {
+    "sqlite://borderless.db".into()
+}
+
+fn default_metrics_allow() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1/128".into()]
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    pub bind: String,
+    /// TLS certificate chain (PEM). Required unless `redirect_to_https`.
+    pub tls_cert: Option<String>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<String>,
+    /// A plain-HTTP listener that only redirects to HTTPS.
+    #[serde(default)]
+    pub redirect_to_https: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub max_body_bytes: u64,
+    pub upstream_connect_timeout_secs: u64,
+    pub upstream_response_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_header_bytes: 16 * 1024,
+            max_connections: 10_000,
+            max_body_bytes: 10 * 1024 * 1024,
+            upstream_connect_timeout_secs: 5,
+            upstream_response_timeout_secs: 60,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSection {
+    pub cookie_name: String,
+    pub lifetime_secs: u64,
+    pub cache_capacity: u64,
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        Self {
+            cookie_name: "borderless_session".into(),
+            lifetime_secs: 8 * 3600,
+            cache_capacity: 100_000,
+            cache_ttl_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionSection {
+    /// PEM (PKCS#8) P-256 key that signs assertions. Generated beside the database if unset.
+    pub signing_key_file: Option<String>,
+    pub ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpSection {
+    pub id: String,
+    pub kind: IdpKind,
+    pub display_name: Option<String>,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Attribute name → claim name, e.g. `email = "email"`.
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdpKind {
+    Oidc,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    pub id: String,
+    pub display_name: Option<String>,
+    /// External host the app is reached at, optionally with a port.
+    pub host: String,
+    #[serde(default = "default_path_prefix")]
+    pub path_prefix: String,
+    pub upstream: String,
+    /// Extra CA (PEM) trusted for an https upstream.
+    pub upstream_ca: Option<String>,
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// IdPs whose users may use this app; empty means all.
+    #[serde(default)]
+    pub allowed_idps: Vec<String>,
+    /// Header name → attribute name.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Send a signed JWT assertion in this header (off when unset).
+    pub assertion_header: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    #[serde(default)]
+    pub websocket: bool,
+}
+
+fn default_path_prefix() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    #[default]
+    Required,
+    /// Pass-through without sign-in (public assets, benchmarks).
+    None,
+}

@@ -1,0 +1,44 @@
+//! Configuration: the TOML file format (`file`), the validated runtime config (`runtime`) and
+//! errors that name the file, line and key (`errors`).
+
+pub mod errors;
+pub mod file;
+pub mod runtime;
+
+use std::path::Path;
+
+pub use errors::{ConfigError, ConfigErrors, KeyPath};
+pub use runtime::*;
+
+/// Reads, parses and validates one config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: KeyPath::default(),
+            message: format!("cannot read file: {e}"),
+        }])
+    })?;
+    let parsed = parse(path, &source)?;
+    runtime::validate(parsed, path, &source)
+}
+
+/// Parses the TOML, turning a syntax or type error into a located `ConfigError`.
+pub fn parse(path: &Path, source: &str) -> Result<file::FileConfig, ConfigErrors> {
+    let de = toml::Deserializer::new(source);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let key = KeyPath::parse_dotted(&err.path().to_string());
+        let inner = err.into_inner();
+        let line = inner
+            .span()
+            .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1)
+            .or_else(|| errors::line_of(source, &key));
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line,
+            key,
+            message: inner.message().trim().to_string(),
+        }])
+    })
+}

@@ -1,0 +1,246 @@
+//! The gateway's shared state and the entry point of every request: request id, span, host
+//! checks, then either the sign-in plane (`/.borderless/…`) or the data plane.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use rand::RngCore;
+use tracing::Instrument;
+
+use crate::assertion::AssertionSigner;
+use crate::config::{Config, normalize_authority};
+use crate::error::GatewayError;
+use crate::idp::oidc::OidcProvider;
+use crate::metrics::{AppLabel, Metrics, RequestLabels};
+use crate::proxy::{self, route::Router, scrub::InjectedNames, upstream::Upstream};
+use crate::response::{self, Body};
+use crate::session::SessionManager;
+use crate::signin::{
+    self,
+    cookies::CookieNames,
+    flow::{FlowStore, HandoffStore},
+};
+
+/// Everything derived from one config file; swapped atomically on reload.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub router: Router,
+    pub cookies: CookieNames,
+    gateway_cookies: Vec<String>,
+    pub idps: Vec<Arc<OidcProvider>>,
+    apps: HashMap<String, AppRuntime>,
+}
+
+pub struct AppRuntime {
+    pub injected: InjectedNames,
+    pub upstream: Upstream,
+}
+
+impl Runtime {
+    pub fn build(config: Arc<Config>) -> anyhow::Result<Self> {
+        let router = Router::new(&config.apps);
+        let cookies = CookieNames::new(&config.session.cookie_name);
+        let gateway_cookies = cookies.all();
+        let mut idps = Vec::new();
+        for idp in &config.idps {
+            let redirect = config
+                .public_url
+                .join(&format!("/.borderless/callback/{}", idp.id))?;
+            idps.push(Arc::new(OidcProvider::new(idp.clone(), redirect)?));
+        }
+        let mut apps = HashMap::new();
+        for app in &config.apps {
+            let mut names: Vec<&http::HeaderName> = app.headers.iter().map(|(h, _)| h).collect();
+            if let Some(h) = &app.assertion_header {
+                names.push(h);
+            }
+            let upstream = Upstream::new(
+                app,
+                config.limits.upstream_connect_timeout,
+                config.limits.upstream_response_timeout,
+            )?;
+            apps.insert(
+                app.id.clone(),
+                AppRuntime {
+                    injected: InjectedNames::new(names),
+                    upstream,
+                },
+            );
+        }
+        Ok(Self {
+            config,
+            router,
+            cookies,
+            gateway_cookies,
+            idps,
+            apps,
+        })
+    }
+
+    pub fn app(&self, id: &str) -> Option<&AppRuntime> {
+        self.apps.get(id)
+    }
+
+    pub fn idp(&self, id: &str) -> Option<&Arc<OidcProvider>> {
+        self.idps.iter().find(|p| p.config.id == id)
+    }
+
+    pub fn gateway_cookie_refs(&self) -> Vec<&str> {
+        self.gateway_cookies.iter().map(String::as_str).collect()
+    }
+
+    pub fn is_login_host(&self, authority: &str) -> bool {
+        authority == self.config.login_authority
+    }
+}
+
+pub struct Gateway {
+    pub runtime: ArcSwap<Runtime>,
+    pub sessions: Arc<SessionManager>,
+    pub flows: FlowStore,
+    pub handoffs: HandoffStore,
+    pub metrics: Metrics,
+    pub signer: AssertionSigner,
+}
+
+/// What the handler knows about one request besides the request itself.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub peer: SocketAddr,
+    /// Normalized `host:port` the client addressed.
+    pub host: String,
+}
+
+pub fn new_request_id() -> String {
+    let mut b = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Gateway {
+    /// Entry point for every request on an HTTPS listener.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, Infallible> {
+        let start = Instant::now();
+        let request_id = new_request_id();
+        let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        async move {
+            let rt = self.runtime.load_full();
+            let mut app_label = String::from("-");
+            let result = match request_authority(&req) {
+                Err(e) => Err(e),
+                Ok(host) => {
+                    let ctx = RequestCtx {
+                        request_id: request_id.clone(),
+                        peer,
+                        host,
+                    };
+                    self.dispatch(&rt, req, &ctx, &mut app_label).await
+                }
+            };
+            let mut resp = result.unwrap_or_else(|e| e.into_response(&request_id));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            let status = resp.status().as_u16();
+            self.metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    app: app_label.clone(),
+                    status,
+                })
+                .inc();
+            self.metrics
+                .latency
+                .get_or_create(&AppLabel { app: app_label })
+                .observe(start.elapsed().as_secs_f64());
+            tracing::info!(
+                status,
+                elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+                "done"
+            );
+            Ok(resp)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(
+        &self,
+        rt: &Arc<Runtime>,
+        req: Request<Incoming>,
+        ctx: &RequestCtx,
+        app_label: &mut String,
+    ) -> Result<Response<Body>, GatewayError> {
+        let path = req.uri().path();
+        if has_dot_segments(path) {
+            return Err(GatewayError::BadRequest(
+                "the path contains `.` or `..` segments",
+            ));
+        }
+        if path == "/.borderless" || path.starts_with("/.borderless/") {
+            *app_label = "_signin".into();
+            return signin::handle(self, rt, req, ctx).await;
+        }
+        if path == "/.well-known/jwks.json" && rt.is_login_host(&ctx.host) {
+            *app_label = "_jwks".into();
+            let mut r = response::json(StatusCode::OK, self.signer.jwks_json().to_string());
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            return Ok(r);
+        }
+        let Some(app) = rt.router.route_normalized(&ctx.host, path).cloned() else {
+            if rt.is_login_host(&ctx.host) && path == "/" {
+                return Ok(response::redirect("/.borderless/apps"));
+            }
+            return Err(GatewayError::NotFound);
+        };
+        *app_label = app.id.clone();
+        proxy::handle(self, rt, &app, req, ctx).await
+    }
+}
+
+/// The authority the client addressed: `:authority`/absolute-form URI, else `Host`. When both
+/// exist they must agree, so routing and the app never see different hosts.
+fn request_authority(req: &Request<Incoming>) -> Result<String, GatewayError> {
+    let from_uri = req.uri().authority().map(|a| a.as_str());
+    let from_header = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let raw = match (from_uri, from_header) {
+        (Some(u), Some(h))
+            if !u.eq_ignore_ascii_case(h) && normalize_authority(u) != normalize_authority(h) =>
+        {
+            return Err(GatewayError::BadRequest(
+                "Host does not match the request target",
+            ));
+        }
+        (Some(u), _) => u,
+        (None, Some(h)) => h,
+        (None, None) => return Err(GatewayError::BadRequest("missing Host")),
+    };
+    normalize_authority(raw).ok_or(GatewayError::BadRequest("invalid Host"))
+}
+
+/// True when a path segment is `.` or `..`, also percent-encoded; upstreams would resolve
+/// those and could step outside the app's path prefix.
+pub fn has_dot_segments(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+        decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\')
+    })
+}

@@ -1,0 +1,361 @@
+//! OpenID Connect relying party (authorization code flow with PKCE) on the `openidconnect`
+//! crate. Discovery is lazy and cached, so a gateway starts even while an IdP is down. The
+//! signing keys are refetched once when a token names an unknown key, at most once per
+//! `JWKS_REFETCH_INTERVAL` and by one task at a time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJsonWebKeySet,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadataWithLogout,
+    RedirectUrl, Scope, SignatureVerificationError, TokenResponse, UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+use url::Url;
+
+use super::{Identity, claim_values};
+use crate::config::IdpConfig;
+
+/// Minimum time between two key refetches triggered by unknown `kid`s.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// All claims of a token, so operators can map any claim (e.g. `groups`) to an attribute.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AllClaims {
+    #[serde(flatten)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+impl AdditionalClaims for AllClaims {}
+
+type FullIdToken =
+    IdToken<AllClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("discovery of {issuer} failed: {reason}")]
+    Discovery { issuer: String, reason: String },
+    #[error("the identity provider returned an error: {0}")]
+    Provider(String),
+    #[error("code exchange failed: {0}")]
+    Exchange(String),
+    #[error("the token response has no ID token")]
+    NoIdToken,
+    #[error("ID token rejected: {0}")]
+    IdToken(String),
+    #[error("UserInfo rejected: {0}")]
+    UserInfo(String),
+}
+
+/// Per-flow secrets created when sign-in starts and checked at the callback.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub url: Url,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+struct Discovered {
+    client: Client,
+    metadata: ProviderMetadataWithLogout,
+    end_session: Option<Url>,
+    /// Bumped on every key refetch, so waiters know someone else already refetched.
+    generation: u64,
+}
+
+pub struct OidcProvider {
+    pub config: Arc<IdpConfig>,
+    redirect_uri: RedirectUrl,
+    http: reqwest::Client,
+    discovered: RwLock<Option<Arc<Discovered>>>,
+    refetch: Mutex<Option<Instant>>,
+}
+
+impl OidcProvider {
+    pub fn new(config: Arc<IdpConfig>, redirect_uri: Url) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            // Following redirects from an IdP's back channel invites SSRF; refuse them.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            config,
+            redirect_uri: RedirectUrl::from_url(redirect_uri),
+            http,
+            discovered: RwLock::new(None),
+            refetch: Mutex::new(None),
+        })
+    }
+
+    async fn discovered(&self) -> Result<Arc<Discovered>, OidcError> {
+        if let Some(d) = self.discovered.read().await.as_ref() {
+            return Ok(d.clone());
+        }
+        let mut slot = self.discovered.write().await;
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(self.discover(0).await?);
+        *slot = Some(d.clone());
+        Ok(d)
+    }
+
+    async fn discover(&self, generation: u64) -> Result<Discovered, OidcError> {
+        let err = |reason: String| OidcError::Discovery {
+            issuer: self.config.issuer.to_string(),
+            reason,
+        };
+        let issuer = IssuerUrl::new(
+            self.config
+                .issuer
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+        )
+        .map_err(|e| err(e.to_string()))?;
+        let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| err(error_chain(&e)))?;
+        Ok(self.build(metadata, generation))
+    }
+
+    fn build(&self, metadata: ProviderMetadataWithLogout, generation: u64) -> Discovered {
+        let end_session = metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .as_ref()
+            .map(|u| u.url().clone());
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.clone())),
+        )
+        .set_redirect_uri(self.redirect_uri.clone());
+        Discovered {
+            client,
+            metadata,
+            end_session,
+            generation,
+        }
+    }
+
+    /// Builds the authorization request (PKCE S256, state, nonce).
+    pub async fn start(&self) -> Result<AuthRequest, OidcError> {
+        let d = self.discovered().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = d
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for s in self.config.scopes.iter().filter(|s| *s != "openid") {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        let (url, state, nonce) = req.url();
+        Ok(AuthRequest {
+            url,
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges the code and verifies everything the ID token and UserInfo say.
+    pub async fn finish(
+        &self,
+        code: &str,
+        nonce: &str,
+        pkce_verifier: &str,
+    ) -> Result<Identity, OidcError> {
+        let d = self.discovered().await?;
+        let token = d
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| OidcError::Exchange(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+        let raw = token.id_token().ok_or(OidcError::NoIdToken)?;
+        let raw = serde_json::to_value(raw)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .ok_or(OidcError::NoIdToken)?;
+        let id_token: FullIdToken = raw
+            .parse()
+            .map_err(|e: serde_json::Error| OidcError::IdToken(e.to_string()))?;
+        let nonce = Nonce::new(nonce.to_string());
+
+        let (d, claims) = match verify(&d, &id_token, &nonce) {
+            Ok(c) => (d, c),
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                // The provider may have rotated its keys: refetch once, then try again.
+                let d2 = self.refetch_keys(&d).await?;
+                let c = verify(&d2, &id_token, &nonce)
+                    .map_err(|e| OidcError::IdToken(e.to_string()))?;
+                (d2, c)
+            }
+            Err(e) => return Err(OidcError::IdToken(error_chain(&e))),
+        };
+
+        let subject = claims.subject().clone();
+        let mut all: serde_json::Map<String, serde_json::Value> =
+            claims.additional_claims().claims.clone();
+        // Standard claims that openidconnect parsed into typed fields.
+        all.insert("sub".into(), subject.as_str().into());
+        if let Some(email) = claims.email() {
+            all.insert("email".into(), email.as_str().into());
+        }
+        if let Some(v) = claims.email_verified() {
+            all.insert("email_verified".into(), v.into());
+        }
+        if let Some(name) = claims.name().and_then(|n| n.get(None)) {
+            all.insert("name".into(), name.as_str().into());
+        }
+
+        if let Some(Ok(req)) = d.client.user_info_url().map(|_| {
+            d.client
+                .user_info(token.access_token().clone(), Some(subject.clone()))
+        }) {
+            // `expected_subject` makes openidconnect refuse a UserInfo `sub` that differs.
+            let info: UserInfoClaims<AllClaims, CoreGenderClaim> = req
+                .request_async(&self.http)
+                .await
+                .map_err(|e| OidcError::UserInfo(error_chain(&e)))?;
+            for (k, v) in &info.additional_claims().claims {
+                if !matches!(k.as_str(), "sub" | "iss" | "aud") {
+                    all.insert(k.clone(), v.clone());
+                }
+            }
+            if let Some(email) = info.email() {
+                all.insert("email".into(), email.as_str().into());
+            }
+            if let Some(v) = info.email_verified() {
+                all.insert("email_verified".into(), v.into());
+            }
+            if let Some(name) = info.name().and_then(|n| n.get(None)) {
+                all.insert("name".into(), name.as_str().into());
+            }
+        }
+
+        let mut attributes = crate::session::Attributes::new();
+        for (attr, claim) in &self.config.claims {
+            if let Some(v) = all.get(claim) {
+                let values = claim_values(v);
+                if !values.is_empty() {
+                    attributes.insert(attr.clone(), values);
+                }
+            }
+        }
+        let amr = claims
+            .auth_method_refs()
+            .map(|v| v.iter().map(|a| a.as_str().to_string()).collect())
+            .unwrap_or_default();
+        Ok(Identity {
+            idp: self.config.id.clone(),
+            issuer: claims.issuer().as_str().to_string(),
+            subject: subject.as_str().to_string(),
+            attributes,
+            amr,
+            acr: claims.auth_context_ref().map(|a| a.as_str().to_string()),
+            auth_time: claims.auth_time().map(|t| t.timestamp()),
+        })
+    }
+
+    /// Single-flight, rate-limited key refetch.
+    async fn refetch_keys(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, OidcError> {
+        let mut last = self.refetch.lock().await;
+        // Someone refetched while this task waited for the lock: use their result.
+        if let Some(cur) = self.discovered.read().await.as_ref()
+            && cur.generation > seen.generation
+        {
+            return Ok(cur.clone());
+        }
+        if let Some(at) = *last
+            && at.elapsed() < JWKS_REFETCH_INTERVAL
+        {
+            return Err(OidcError::IdToken(
+                "unknown signing key (key refetch rate-limited)".into(),
+            ));
+        }
+        *last = Some(Instant::now());
+        tracing::info!(target: "borderless::security", idp = %self.config.id, "unknown key id; refetching the provider's keys");
+        let jwks = CoreJsonWebKeySet::fetch_async(seen.metadata.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| OidcError::Discovery {
+                issuer: self.config.issuer.to_string(),
+                reason: error_chain(&e),
+            })?;
+        let metadata = seen.metadata.clone().set_jwks(jwks);
+        let d = Arc::new(self.build(metadata, seen.generation + 1));
+        *self.discovered.write().await = Some(d.clone());
+        Ok(d)
+    }
+
+    /// RP-initiated logout URL, when the provider publishes `end_session_endpoint`.
+    pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
+        let d = self.discovered().await.ok()?;
+        let mut url = d.end_session.clone()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("post_logout_redirect_uri", post_logout_redirect.as_str());
+        Some(url)
+    }
+}
+
+fn verify(
+    d: &Discovered,
+    token: &FullIdToken,
+    nonce: &Nonce,
+) -> Result<openidconnect::IdTokenClaims<AllClaims, CoreGenderClaim>, ClaimsVerificationError> {
+    use CoreJwsSigningAlgorithm as A;
+    // Asymmetric algorithms only: never `none`, never HMAC keyed by the client secret.
+    let verifier = d.client.id_token_verifier().set_allowed_algs([
+        A::RsaSsaPkcs1V15Sha256,
+        A::RsaSsaPkcs1V15Sha384,
+        A::RsaSsaPkcs1V15Sha512,
+        A::RsaSsaPssSha256,
+        A::RsaSsaPssSha384,
+        A::RsaSsaPssSha512,
+        A::EcdsaP256Sha256,
+        A::EcdsaP384Sha384,
+        A::EdDsa,
+    ]);
+    token.claims(&verifier, nonce).cloned()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Registry of configured OIDC providers by id.
+pub type Providers = HashMap<String, Arc<OidcProvider>>;

@@ -1,0 +1,105 @@
+//! Borderless: a federation gateway that puts guest sign-in in front of legacy web apps.
+//!
+//! `build` turns a validated config into a running [`gateway::Gateway`]; `server::serve` runs
+//! its listeners; `reload` swaps in a new config after validating it.
+
+pub mod assertion;
+pub mod config;
+pub mod demo_app;
+pub mod error;
+pub mod gateway;
+pub mod idp;
+pub mod metrics;
+pub mod policy;
+pub mod proxy;
+pub mod response;
+pub mod server;
+pub mod session;
+pub mod signin;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::gateway::{Gateway, Runtime};
+use crate::session::{SessionManager, SqliteSessionStore};
+use crate::signin::flow::{FLOW_TTL, HANDOFF_TTL, SingleUse};
+
+/// Builds the gateway: opens the session store (running migrations), loads or creates the
+/// assertion signing key and derives the runtime from the config.
+pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
+    let store = SqliteSessionStore::open(&config.database_url).await?;
+    let sessions = SessionManager::new(
+        Arc::new(store),
+        config.session.cache_capacity,
+        config.session.cache_ttl,
+    );
+    let issuer = config.public_url.origin().ascii_serialization();
+    let signer = assertion::AssertionSigner::load_or_create(
+        &config.assertion.signing_key_file,
+        &issuer,
+        config.assertion.ttl.as_secs() as i64,
+    )?;
+    let runtime = Runtime::build(Arc::new(config))?;
+    Ok(Arc::new(Gateway {
+        runtime: ArcSwap::from_pointee(runtime),
+        sessions: Arc::new(sessions),
+        flows: SingleUse::new(FLOW_TTL, 100_000),
+        handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
+        metrics: metrics::Metrics::new(),
+        signer,
+    }))
+}
+
+/// Loads `path` and, only if it is valid, makes it the running config. On error the old
+/// config keeps serving and the error is returned for the log.
+pub fn reload(gw: &Gateway, path: &Path) -> anyhow::Result<()> {
+    let config = config::load(path)?;
+    let old = gw.runtime.load();
+    if config
+        .listeners
+        .iter()
+        .map(|l| l.bind)
+        .ne(old.config.listeners.iter().map(|l| l.bind))
+        || config.database_url != old.config.database_url
+    {
+        tracing::warn!("listener and database changes take effect after a restart");
+    }
+    let runtime = Runtime::build(Arc::new(config))?;
+    gw.runtime.store(Arc::new(runtime));
+    Ok(())
+}
+
+/// Reloads on every SIGHUP until the process ends.
+#[cfg(unix)]
+pub fn reload_on_sighup(gw: Arc<Gateway>, path: std::path::PathBuf) -> anyhow::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match reload(&gw, &path) {
+                Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+                Err(e) => {
+                    tracing::error!(config = %path.display(), "reload refused, previous configuration stays: {e}")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Deletes expired sessions from the store every few minutes.
+pub fn purge_expired_sessions(gw: Arc<Gateway>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = gw.sessions.purge_expired().await {
+                tracing::warn!("purging expired sessions failed: {e}");
+            }
+        }
+    });
+}
+
+pub use config::load as load_config;

@@ -1,0 +1,147 @@
+//! The `borderless` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "borderless",
+    version,
+    about = "Federation gateway: guest sign-in in front of legacy web apps"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(
+            long,
+            short,
+            env = "BORDERLESS_CONFIG",
+            default_value = "config/demo.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Validate config files; prints file, line and key of every error and exits 1 on any.
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the demo upstream app that shows the headers it receives.
+    DemoApp {
+        #[arg(long, default_value = "127.0.0.1:9080")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { files } => check_config(&files),
+        Command::Serve { config } => rt.block_on(serve(config)),
+        Command::DemoApp { listen } => {
+            init_logging(borderless::config::file::LogFormat::Text);
+            match rt.block_on(borderless::demo_app::bind_and_serve(listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("demo app: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        match borderless::config::load(f) {
+            Ok(_) => println!("{}: ok", f.display()),
+            Err(errs) => {
+                failed = true;
+                for e in errs.0 {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn init_logging(format: borderless::config::file::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BORDERLESS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        borderless::config::file::LogFormat::Json => builder.json().init(),
+        borderless::config::file::LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(path: PathBuf) -> ExitCode {
+    let config = match borderless::config::load(&path) {
+        Ok(c) => c,
+        Err(errs) => {
+            eprintln!("{errs}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_format);
+    match run(path, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(path: PathBuf, config: borderless::config::Config) -> anyhow::Result<()> {
+    let listeners = borderless::server::bind(&config).await?;
+    for l in &listeners {
+        tracing::info!(addr = %l.local_addr()?, "listening");
+    }
+    let limits = config.limits.clone();
+    let public_url = config.public_url.clone();
+    let gw = borderless::build(config).await?;
+    borderless::reload_on_sighup(gw.clone(), path)?;
+    borderless::purge_expired_sessions(gw.clone());
+    tracing::info!(%public_url, "gateway ready");
+
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    borderless::server::serve(gw, listeners, limits, shutdown).await;
+    Ok(())
+}

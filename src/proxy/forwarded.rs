@@ -1,0 +1,83 @@
+//! `X-Forwarded-*`: computed from what the gateway saw, extended with the client's own values
+//! only when the TCP peer is a trusted proxy.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderValue};
+use ipnet::IpNet;
+
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    pub for_chain: String,
+    pub proto: String,
+    pub host: String,
+    /// The address policy decisions should use: the client, not the proxy in front.
+    pub client_ip: IpAddr,
+}
+
+pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str) -> Forwarded {
+    let trusted_peer = trusted.iter().any(|n| n.contains(&peer));
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    if trusted_peer {
+        let prior = header("x-forwarded-for");
+        let client_ip = prior
+            .and_then(|p| p.split(',').next())
+            .and_then(|ip| ip.trim().parse().ok())
+            .unwrap_or(peer);
+        Forwarded {
+            for_chain: match prior {
+                Some(p) => format!("{p}, {peer}"),
+                None => peer.to_string(),
+            },
+            proto: header("x-forwarded-proto")
+                .filter(|p| matches!(*p, "http" | "https"))
+                .unwrap_or("https")
+                .to_string(),
+            host: header("x-forwarded-host").unwrap_or(host).to_string(),
+            client_ip,
+        }
+    } else {
+        Forwarded {
+            for_chain: peer.to_string(),
+            proto: "https".into(),
+            host: host.to_string(),
+            client_ip: peer,
+        }
+    }
+}
+
+pub fn apply(headers: &mut HeaderMap, f: &Forwarded) {
+    for (name, value) in [
+        ("x-forwarded-for", &f.for_chain),
+        ("x-forwarded-proto", &f.proto),
+        ("x-forwarded-host", &f.host),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_peers_cannot_forge_their_address() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        let f = compute(&h, "10.0.0.9".parse().unwrap(), &[], "app.test");
+        assert_eq!(f.for_chain, "10.0.0.9");
+        assert_eq!(f.client_ip.to_string(), "10.0.0.9");
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let f = compute(&h, "10.0.0.9".parse().unwrap(), &trusted, "app.test");
+        assert_eq!(f.for_chain, "1.2.3.4, 10.0.0.9");
+        assert_eq!(f.client_ip.to_string(), "1.2.3.4");
+    }
+}

@@ -1,0 +1,249 @@
+//! Removes everything a client must not be able to send to an app: the identity headers the
+//! gateway injects (in every spelling), the gateway's own cookies, hop-by-hop headers and
+//! protocol upgrades other than an allowed WebSocket.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers removed from every request in addition to an app's own header map.
+const ALWAYS_STRIPPED: &[&str] = &[
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-real-ip",
+    "forwarded",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+];
+
+/// Canonical form used to compare header names: lower case, `_` as `-`. Some app servers
+/// (CGI, PHP, nginx with underscores_in_headers) treat `X_Remote_User` as `X-Remote-User`.
+pub fn canonical(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+/// The set of canonical names to strip for one app, computed once per config.
+#[derive(Debug, Clone, Default)]
+pub struct InjectedNames(Vec<String>);
+
+impl InjectedNames {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a HeaderName>) -> Self {
+        let mut v: Vec<String> = names.into_iter().map(|n| canonical(n.as_str())).collect();
+        v.extend(ALWAYS_STRIPPED.iter().map(|s| s.to_string()));
+        v.sort();
+        v.dedup();
+        Self(v)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        // Header names arrive lower-cased from hyper; only `_` needs folding.
+        if name.contains('_') {
+            self.0.binary_search(&canonical(name)).is_ok()
+        } else {
+            self.0.binary_search_by(|p| p.as_str().cmp(name)).is_ok()
+        }
+    }
+}
+
+/// What the scrub kept that later steps need.
+#[derive(Debug, Default)]
+pub struct Scrubbed {
+    /// The client asked for a WebSocket upgrade (kept only if the app allows it).
+    pub websocket: bool,
+}
+
+/// Scrubs request headers in place. `gateway_cookies` are cookie names owned by the gateway.
+pub fn scrub_request(
+    headers: &mut HeaderMap,
+    injected: &InjectedNames,
+    gateway_cookies: &[&str],
+    allow_websocket: bool,
+) -> Scrubbed {
+    let websocket = is_websocket_upgrade(headers);
+
+    // Headers named in `Connection` are hop-by-hop too.
+    let connection_named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| canonical(s.trim()))
+        .filter(|s| !s.is_empty())
+        .collect();
+
+    let names: Vec<HeaderName> = headers.keys().cloned().collect();
+    for name in names {
+        let n = name.as_str();
+        if injected.contains(n)
+            || HOP_BY_HOP.contains(&n)
+            || connection_named.iter().any(|c| c == &canonical(n))
+            || (n.contains('_') && HOP_BY_HOP.contains(&canonical(n).as_str()))
+        {
+            headers.remove(&name);
+        }
+    }
+
+    strip_cookies(headers, gateway_cookies);
+
+    let keep_ws = websocket && allow_websocket;
+    if keep_ws {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    Scrubbed { websocket: keep_ws }
+}
+
+/// True when the request is an HTTP/1.1 WebSocket handshake (and nothing else, e.g. not h2c).
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let upgrade_ws = headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
+        });
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    upgrade_ws && connection_upgrade
+}
+
+/// Removes the gateway's cookies from `Cookie` headers, keeping the app's own cookies.
+pub fn strip_cookies(headers: &mut HeaderMap, gateway_cookies: &[&str]) {
+    if !headers.contains_key(header::COOKIE) {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or("").trim();
+            !gateway_cookies.iter().any(|g| g.eq_ignore_ascii_case(name))
+        })
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// Reads one cookie's value from the request.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k.trim() == name).then_some(v.trim())
+        })
+        .next()
+}
+
+/// Drops hop-by-hop headers from an upstream response.
+pub fn scrub_response(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let connection_named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    for h in HOP_BY_HOP {
+        if keep_upgrade && (*h == "connection" || *h == "upgrade") {
+            continue;
+        }
+        headers.remove(*h);
+    }
+    if !keep_upgrade {
+        for c in connection_named {
+            headers.remove(c.as_str());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&'static str]) -> InjectedNames {
+        let hs: Vec<HeaderName> = list.iter().map(|s| HeaderName::from_static(s)).collect();
+        InjectedNames::new(hs.iter())
+    }
+
+    #[test]
+    fn strips_injected_headers_in_every_spelling() {
+        let mut h = HeaderMap::new();
+        h.insert("x-remote-user", HeaderValue::from_static("mallory"));
+        h.insert("x_remote_user", HeaderValue::from_static("mallory"));
+        h.insert("X_Remote_USER", HeaderValue::from_static("mallory"));
+        h.insert("x-other", HeaderValue::from_static("ok"));
+        scrub_request(&mut h, &names(&["x-remote-user"]), &[], false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-other"));
+    }
+
+    #[test]
+    fn strips_h2c_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("upgrade", HeaderValue::from_static("h2c"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("Upgrade, HTTP2-Settings, X-Secret"),
+        );
+        h.insert("http2-settings", HeaderValue::from_static("AAA"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        let s = scrub_request(&mut h, &names(&[]), &[], true);
+        assert!(!s.websocket);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn keeps_app_cookies_and_drops_gateway_cookies() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("a=1; __Host-borderless_session=xyz; b=2"),
+        );
+        strip_cookies(&mut h, &["__Host-borderless_session"]);
+        assert_eq!(
+            h.get("cookie").map(|v| v.to_str().unwrap_or("")),
+            Some("a=1; b=2")
+        );
+    }
+}

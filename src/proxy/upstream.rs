@@ -1,0 +1,125 @@
+//! The pooled client that talks to apps: http or https (system roots plus an optional
+//! per-app CA), bodies streamed both ways, connect and response timeouts, WebSocket upgrades.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::config::AppConfig;
+use crate::error::GatewayError;
+use crate::response::{Body, BoxError};
+
+pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpsConnector, Body>,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(
+        app: &AppConfig,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        if let Some(ca) = &app.upstream_ca {
+            for cert in CertificateDer::pem_file_iter(ca)? {
+                roots.add(cert?)?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Ok(Self {
+            client,
+            response_timeout,
+        })
+    }
+
+    /// Sends the request and returns the upstream's response with a streaming body.
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, GatewayError> {
+        let fut = self.client.request(req);
+        let resp = match tokio::time::timeout(self.response_timeout, fut).await {
+            Err(_) => return Err(GatewayError::GatewayTimeout),
+            Ok(Err(e)) => return Err(classify(&e)),
+            Ok(Ok(r)) => r,
+        };
+        Ok(resp.map(|b: Incoming| b.map_err(|e| Box::new(e) as BoxError).boxed()))
+    }
+}
+
+/// Limits a request body while streaming it; the error surfaces as 413 through `classify`.
+pub fn limited_body(body: Incoming, max: u64) -> Body {
+    Limited::new(body, max as usize)
+        .map_err(|e| e as BoxError)
+        .boxed()
+}
+
+fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return GatewayError::PayloadTooLarge;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return GatewayError::GatewayTimeout;
+        }
+        src = s.source();
+    }
+    if e.is_connect() && format!("{e:?}").contains("ConnectTimeout") {
+        return GatewayError::GatewayTimeout;
+    }
+    GatewayError::BadGateway(format!("{e:?}"))
+}
+
+/// Joins the two upgraded connections once both sides have switched protocols.
+pub fn splice_upgrade(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (c, u) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return;
+            }
+        };
+        let mut c = TokioIo::new(c);
+        let mut u = TokioIo::new(u);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+            tracing::debug!(error = %e, "websocket closed with error");
+        }
+    });
+}
+
+pub fn is_switching(resp: &Response<Body>) -> bool {
+    resp.status() == StatusCode::SWITCHING_PROTOCOLS
+}

@@ -1,0 +1,132 @@
+//! The session manager: a moka cache in front of the store. Lookups on the hot path hit the
+//! cache; revocation removes from both, so it takes effect on the very next request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::future::Cache;
+
+use super::{Session, SessionId, SessionKey, SessionStore, StoreError, now_unix};
+
+/// Cached entries live at most the configured TTL and never past the session's own expiry.
+struct SessionExpiry {
+    ttl: Duration,
+}
+
+impl Expiry<SessionKey, Arc<Session>> for SessionExpiry {
+    fn expire_after_create(
+        &self,
+        _k: &SessionKey,
+        v: &Arc<Session>,
+        _now: Instant,
+    ) -> Option<Duration> {
+        let left = (v.expires_at - now_unix()).max(0) as u64;
+        Some(self.ttl.min(Duration::from_secs(left)))
+    }
+}
+
+pub struct SessionManager {
+    store: Arc<dyn SessionStore>,
+    cache: Cache<SessionKey, Arc<Session>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl SessionManager {
+    pub fn new(store: Arc<dyn SessionStore>, capacity: u64, ttl: Duration) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(SessionExpiry { ttl })
+            .support_invalidation_closures()
+            .build();
+        Self {
+            store,
+            cache,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Stores a new session under a fresh id and returns the id for the cookie.
+    pub async fn create(&self, session: Session) -> Result<SessionId, StoreError> {
+        let id = SessionId::random();
+        self.store.insert(id.key(), &session).await?;
+        self.cache.insert(id.key(), Arc::new(session)).await;
+        Ok(id)
+    }
+
+    /// The live session for a cookie id, or `None` when unknown, revoked or expired.
+    pub async fn get(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        let key = id.key();
+        if let Some(s) = self.cache.get(&key).await {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((!s.is_expired(now_unix())).then_some(s));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let store = self.store.clone();
+        // Single-flight: concurrent misses for one key share one store read.
+        let loaded = self
+            .cache
+            .try_get_with(key, async move {
+                match store.get(key).await {
+                    Ok(Some(s)) => Ok(Arc::new(s)),
+                    Ok(None) => Err(None),
+                    Err(e) => Err(Some(e)),
+                }
+            })
+            .await;
+        match loaded {
+            Ok(s) if !s.is_expired(now_unix()) => Ok(Some(s)),
+            Ok(_) => Ok(None),
+            Err(e) => match Arc::try_unwrap(e) {
+                Ok(None) => Ok(None),
+                Ok(Some(err)) => Err(err),
+                Err(shared) => match shared.as_ref() {
+                    None => Ok(None),
+                    Some(err) => Err(StoreError::Corrupt(err.to_string())),
+                },
+            },
+        }
+    }
+
+    /// Revokes one session.
+    pub async fn revoke(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.revoke_key(id.key()).await
+    }
+
+    pub async fn revoke_key(&self, key: SessionKey) -> Result<(), StoreError> {
+        self.store.delete(key).await?;
+        self.cache.invalidate(&key).await;
+        Ok(())
+    }
+
+    /// Revokes every session of a user; returns how many there were.
+    pub async fn revoke_user(&self, user_key: &str) -> Result<usize, StoreError> {
+        let keys = self.store.delete_user(user_key).await?;
+        for k in &keys {
+            self.cache.invalidate(k).await;
+        }
+        // A session cached but not yet visible in the store cannot exist: create() writes the
+        // store first. Still, sweep the cache by user for sessions loaded concurrently.
+        let user = user_key.to_string();
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, s| s.user_key == user);
+        self.cache.run_pending_tasks().await;
+        Ok(keys.len())
+    }
+
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.store.purge_expired(now_unix()).await
+    }
+
+    /// (hits, misses) since start, for the cache hit ratio metric.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}

@@ -1,0 +1,142 @@
+//! Where sessions live between requests and restarts. The trait keeps the cache and the
+//! sign-in code independent of the database; SQLite is the embedded default.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::{Session, SessionKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("session store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("session store: corrupt record: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    async fn insert(&self, key: SessionKey, session: &Session) -> Result<(), StoreError>;
+    async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError>;
+    async fn delete(&self, key: SessionKey) -> Result<(), StoreError>;
+    /// Deletes every session of a user and returns their keys so caches can drop them.
+    async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError>;
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+pub struct SqliteSessionStore {
+    pool: SqlitePool,
+}
+
+impl SqliteSessionStore {
+    /// Opens (creating if needed) the database and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("src/session/migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn key_from_hex(s: &str) -> Option<SessionKey> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(SessionKey(out))
+}
+
+#[async_trait]
+impl SessionStore for SqliteSessionStore {
+    async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
+        let attributes =
+            serde_json::to_string(&s.attributes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let amr = serde_json::to_string(&s.amr).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_key, idp, issuer, subject, attributes, amr, acr, \
+             auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key.to_hex())
+        .bind(&s.user_key)
+        .bind(&s.idp)
+        .bind(&s.issuer)
+        .bind(&s.subject)
+        .bind(attributes)
+        .bind(amr)
+        .bind(&s.acr)
+        .bind(s.auth_time)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
+             expires_at FROM sessions WHERE id_hash = ?",
+        )
+        .bind(key.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let attributes: String = row.try_get("attributes")?;
+        let amr: String = row.try_get("amr")?;
+        Ok(Some(Session {
+            user_key: row.try_get("user_key")?,
+            idp: row.try_get("idp")?,
+            issuer: row.try_get("issuer")?,
+            subject: row.try_get("subject")?,
+            attributes: serde_json::from_str(&attributes)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            amr: serde_json::from_str(&amr).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            acr: row.try_get("acr")?,
+            auth_time: row.try_get("auth_time")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(key.to_hex())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let rows = sqlx::query("DELETE FROM sessions WHERE user_key = ? RETURNING id_hash")
+            .bind(user_key)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("id_hash").ok())
+            .filter_map(|h| key_from_hex(&h))
+            .collect())
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}

@@ -1,0 +1,85 @@
+//! Sign-in flow state kept server-side between the redirect to the IdP and the callback, and
+//! handoff codes that carry a session to an app on another host. Both are single-use: taking
+//! one removes it, so a replayed callback or code finds nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use moka::future::Cache;
+use rand::RngCore;
+use url::Url;
+
+use crate::session::SessionId;
+
+/// How long a user may take at the IdP.
+pub const FLOW_TTL: Duration = Duration::from_secs(600);
+/// How long a handoff code lives: one redirect.
+pub const HANDOFF_TTL: Duration = Duration::from_secs(60);
+
+/// A sign-in waiting for the IdP's callback.
+#[derive(Debug)]
+pub struct PendingSignIn {
+    pub idp: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: Url,
+    /// Browser binding from the app host, when the return URL is on another host.
+    pub binding: Option<String>,
+}
+
+/// A session on its way to an app host.
+#[derive(Debug)]
+pub struct Handoff {
+    pub session: SessionId,
+    pub authority: String,
+    pub binding: String,
+    pub return_to: Url,
+}
+
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Whether a string looks like one of our tokens (43 base64url characters).
+pub fn is_token(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub struct SingleUse<T: Send + Sync + 'static> {
+    cache: Cache<String, Arc<T>>,
+}
+
+impl<T: Send + Sync + 'static> SingleUse<T> {
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
+        Self {
+            cache: Cache::builder()
+                .time_to_live(ttl)
+                .max_capacity(capacity)
+                .build(),
+        }
+    }
+
+    pub async fn put(&self, value: T) -> String {
+        let id = random_token();
+        self.cache.insert(id.clone(), Arc::new(value)).await;
+        id
+    }
+
+    /// Removes and returns the entry; a second call with the same id gets `None`.
+    pub async fn take(&self, id: &str) -> Option<Arc<T>> {
+        if !is_token(id) {
+            return None;
+        }
+        self.cache.remove(id).await
+    }
+}
+
+pub type FlowStore = SingleUse<PendingSignIn>;
+pub type HandoffStore = SingleUse<Handoff>;
