@@ -1,0 +1,283 @@
+//! Test kit: a throw-away CA, the real gateway in-process on 127.0.0.1:0, the demo app as the
+//! echo upstream, the real `oidc-provider` (npm) as a child process, and an HTTP client that
+//! resolves the test host names to the gateway.
+#![allow(dead_code)]
+
+pub mod fake_idp;
+pub mod oidc_provider;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use borderless::gateway::Gateway;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const LOGIN_HOST: &str = "login.test";
+pub const APP_HOST: &str = "app.test";
+pub const OTHER_HOST: &str = "other.test";
+
+/// A CA and a server certificate for every test host name.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+impl TestPki {
+    pub fn create(dir: &Path) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "Borderless Test CA");
+        let ca_key = KeyPair::generate().expect("ca key");
+        let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+        let names = vec![
+            LOGIN_HOST.to_string(),
+            APP_HOST.to_string(),
+            OTHER_HOST.to_string(),
+            "localhost".to_string(),
+        ];
+        let leaf = CertificateParams::new(names).expect("leaf params");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf_cert = leaf
+            .signed_by(&leaf_key, &ca_cert, &ca_key)
+            .expect("leaf cert");
+        let cert_path = dir.join("gateway.crt");
+        let key_path = dir.join("gateway.key");
+        std::fs::write(&cert_path, leaf_cert.pem()).expect("write cert");
+        std::fs::write(&key_path, leaf_key.serialize_pem()).expect("write key");
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            cert_path,
+            key_path,
+        }
+    }
+}
+
+/// Starts the demo app (echo upstream) on 127.0.0.1:0.
+pub async fn start_echo() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    let addr = l.local_addr().expect("echo addr");
+    tokio::spawn(borderless::demo_app::serve(l));
+    addr
+}
+
+/// The gateway, running in this process.
+pub struct TestGateway {
+    pub gw: Arc<Gateway>,
+    pub port: u16,
+    pub dir: Arc<tempfile::TempDir>,
+    pub pki: Arc<TestPki>,
+    pub config_path: PathBuf,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The part of every test config that is about the test machine, not the feature under test.
+pub fn base_toml(port: u16, dir: &Path, pki: &TestPki, limits: &str) -> String {
+    format!(
+        r#"version = 1
+[gateway]
+public_url = "https://{LOGIN_HOST}:{port}"
+database_url = "sqlite://{db}"
+
+[[listener]]
+bind = "127.0.0.1:{port}"
+tls_cert = "{cert}"
+tls_key = "{key}"
+
+[limits]
+{limits}
+
+[assertion]
+signing_key_file = "{dir}/assertion.pem"
+"#,
+        db = dir.join("borderless.db").display(),
+        cert = pki.cert_path.display(),
+        key = pki.key_path.display(),
+        dir = dir.display(),
+    )
+}
+
+/// A bound port, directory and certificate waiting for a config: tests that register the
+/// gateway's URL at an IdP first reserve the port, start the IdP, then start the gateway.
+pub struct GatewaySlot {
+    tcp: TcpListener,
+    pub port: u16,
+    pub dir: Arc<tempfile::TempDir>,
+    pub pki: Arc<TestPki>,
+}
+
+impl GatewaySlot {
+    pub async fn new() -> GatewaySlot {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let pki = Arc::new(TestPki::create(dir.path()));
+        Self::in_dir(dir, pki).await
+    }
+
+    /// Same directory (and so the same database) as an earlier gateway.
+    pub async fn in_dir(dir: Arc<tempfile::TempDir>, pki: Arc<TestPki>) -> GatewaySlot {
+        let tcp = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let port = tcp.local_addr().expect("addr").port();
+        GatewaySlot {
+            tcp,
+            port,
+            dir,
+            pki,
+        }
+    }
+
+    pub fn login_url(&self) -> String {
+        format!("https://{LOGIN_HOST}:{}", self.port)
+    }
+
+    /// Starts the gateway with `base_toml` plus `sections`.
+    pub async fn start(self, limits: &str, sections: &str) -> TestGateway {
+        let GatewaySlot {
+            tcp,
+            port,
+            dir,
+            pki,
+        } = self;
+        let toml = format!(
+            "{}\n{}",
+            base_toml(port, dir.path(), &pki, limits),
+            sections
+        );
+        let config_path = dir.path().join(format!("gateway-{port}.toml"));
+        std::fs::write(&config_path, &toml).expect("write config");
+        let config = borderless::config::load(&config_path)
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{toml}"));
+        let limits_rt = config.limits.clone();
+        let acceptor =
+            borderless::server::tls::acceptor(&pki.cert_path, &pki.key_path).expect("tls");
+        let gw = borderless::build(config).await.expect("build gateway");
+        let shutdown = CancellationToken::new();
+        let listeners = vec![borderless::server::Bound {
+            tcp,
+            kind: borderless::server::Kind::Https(acceptor),
+        }];
+        let task = tokio::spawn(borderless::server::serve(
+            gw.clone(),
+            listeners,
+            limits_rt,
+            shutdown.clone(),
+        ));
+        TestGateway {
+            gw,
+            port,
+            dir,
+            pki,
+            config_path,
+            shutdown,
+            task,
+        }
+    }
+}
+
+impl TestGateway {
+    /// Starts a gateway whose config is `base_toml` plus what `sections` returns for the port.
+    pub async fn start(limits: &str, sections: impl FnOnce(u16) -> String) -> TestGateway {
+        let slot = GatewaySlot::new().await;
+        let s = sections(slot.port);
+        slot.start(limits, &s).await
+    }
+
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("https://{host}:{}{path}", self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// A browser-like client: cookie jar, follows redirects, trusts the test CA.
+    pub fn client(&self) -> reqwest::Client {
+        self.browser().client
+    }
+
+    /// A client plus its cookie jar, for tests that look at or replay cookies.
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = self
+            .client_builder()
+            .cookie_provider(jar.clone())
+            .build()
+            .expect("client");
+        Browser { client, jar }
+    }
+
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(self.pki.ca_pem.as_bytes()).expect("ca");
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(ca)
+            .resolve(LOGIN_HOST, self.addr())
+            .resolve(APP_HOST, self.addr())
+            .resolve(OTHER_HOST, self.addr())
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::limited(20))
+    }
+
+    /// A client that does not follow redirects, to look at each hop.
+    pub fn manual_client(&self) -> reqwest::Client {
+        self.client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+impl Browser {
+    /// The `Cookie` header the jar would send to `url`.
+    pub fn cookies_for(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = url.parse().expect("url");
+        self.jar
+            .cookies(&url)
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Extracts `action` and hidden inputs of the first form in an HTML page.
+pub fn first_form(html: &str) -> (String, Vec<(String, String)>) {
+    let form_start = html.find("<form").expect("page has a form");
+    let form = &html[form_start..];
+    let action = attr(form, "action").expect("form action");
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find("<input") {
+        let tag_end = rest[i..].find('>').map(|e| i + e).unwrap_or(rest.len());
+        let tag = &rest[i..tag_end];
+        if tag.contains("type=\"hidden\"") {
+            if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
+                fields.push((n, v));
+            }
+        }
+        rest = &rest[tag_end..];
+    }
+    (action.replace("&amp;", "&"), fields)
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')? + start;
+    Some(tag[start..end].to_string())
+}
