@@ -78,7 +78,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let html = format!(
         "<!doctype html><html><head><meta charset=utf-8><title>Demo app</title>\
          <style>body{{font-family:system-ui,sans-serif;margin:2rem}}th{{text-align:left;padding-right:1rem}}\
-         td,th{{border-bottom:1px solid #ddd;padding:.3rem;font-family:monospace}}</style></head><body>\
+         td,th{{border-bottom:1px solid #ddd;padding:.3rem;font-family:monospace;vertical-align:top}}td{{word-break:break-all}}</style></head><body>\
          <h1>Demo app</h1><p>This app sits behind Borderless. These are the headers it received for \
          <code>{} {}</code>:</p><table>{rows}</table>\
          <p><a href=\"/.borderless/signout\">Sign out</a></p></body></html>",

@@ -51,15 +51,7 @@ async fn start(host: &str) -> (TestGateway, NodeIdp) {
     (gw, idp)
 }
 
-fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
-    echo["headers"]
-        .as_array()
-        .expect("headers")
-        .iter()
-        .filter(|h| h[0].as_str() == Some(name))
-        .filter_map(|h| h[1].as_str())
-        .collect()
-}
+use common::echoed as header;
 
 #[tokio::test]
 async fn guest_signs_in_at_real_provider_and_app_sees_identity_headers() {

@@ -281,3 +281,56 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     let end = tag[start..].find('"')? + start;
     Some(tag[start..end].to_string())
 }
+
+impl TestGateway {
+    /// A TLS connection speaking raw HTTP/1.1, for requests no HTTP client library would send.
+    pub async fn raw_tls(
+        &self,
+        host: &str,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = rustls_pki_types::CertificateDer::from_pem_slice(self.pki.ca_pem.as_bytes())
+            .expect("ca der");
+        roots.add(ca).expect("add ca");
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(self.addr())
+            .await
+            .expect("connect");
+        let name = rustls_pki_types::ServerName::try_from(host.to_string()).expect("server name");
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+            .expect("tls handshake")
+    }
+
+    /// Sends raw request bytes and returns everything the gateway answers until it closes.
+    pub async fn raw_exchange(&self, host: &str, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = self.raw_tls(host).await;
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Header values of one name in the demo app's JSON echo.
+pub fn echoed<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .filter(|h| h[0].as_str() == Some(name))
+        .filter_map(|h| h[1].as_str())
+        .collect()
+}

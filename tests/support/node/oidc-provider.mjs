@@ -5,6 +5,7 @@
 //   settings.clients       oidc-provider client metadata array
 //   settings.accounts      { "<login>": { email, email_verified, name, groups, ... } }
 //   settings.amr           optional amr array added to ID tokens
+//   settings.keepAlive     keep running when stdin closes (the demo)
 // Prints one JSON line {"issuer": "..."} on stdout once it listens. Exits when stdin closes,
 // so a test that dies never leaves it behind.
 import http from 'node:http';
@@ -47,5 +48,7 @@ server.listen(settings.port || 0, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ issuer }) + '\n');
 });
 
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+if (!settings.keepAlive) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}

@@ -1,0 +1,171 @@
+//! Every ID token check, each attacked with a token from a stand-in provider that signs
+//! whatever the test asks for: bad signature, wrong `iss`/`aud`/`nonce`, missing `sub`/`iat`,
+//! expired, `alg: none`, UserInfo for another subject, and provider key rotation.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::fake_idp::{FakeIdp, SigningKey};
+use common::{APP_HOST, TestGateway, echoed};
+
+async fn start() -> (TestGateway, FakeIdp) {
+    let echo = common::start_echo().await;
+    let idp = FakeIdp::start().await;
+    let idp_toml = idp.idp_toml();
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "{idp_toml}\n[[app]]\nid = \"hr\"\nhost = \"{APP_HOST}:{port}\"\nupstream = \"http://{echo}\"\n[app.headers]\nX-Remote-User = \"email\"\n"
+        )
+    })
+    .await;
+    (gw, idp)
+}
+
+/// Runs the whole browser round trip and returns the final status and body.
+async fn attempt(gw: &TestGateway) -> (u16, String) {
+    let client = gw
+        .client_builder()
+        .default_headers(
+            [(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static("application/json"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .expect("client");
+    let resp = client
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
+fn assert_refused(status: u16, body: &str, what: &str) {
+    assert_eq!(
+        status, 400,
+        "{what}: expected the sign-in failure page, got {status}: {body}"
+    );
+    assert!(body.contains("Sign-in did not complete"), "{what}: {body}");
+    assert!(
+        body.contains("request id"),
+        "{what}: page must show the request id"
+    );
+    assert!(
+        !body.contains("x-remote-user"),
+        "{what}: the app must not be reached"
+    );
+}
+
+#[tokio::test]
+async fn a_well_formed_token_signs_in() {
+    let (gw, _idp) = start().await;
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("echo json");
+    assert_eq!(echoed(&json, "x-remote-user"), vec!["user1@partner.test"]);
+    gw.stop().await;
+}
+
+macro_rules! refused {
+    ($name:ident, $setup:expr) => {
+        #[tokio::test]
+        async fn $name() {
+            let (gw, idp) = start().await;
+            idp.set($setup);
+            let (status, body) = attempt(&gw).await;
+            assert_refused(status, &body, stringify!($name));
+            gw.stop().await;
+        }
+    };
+}
+
+refused!(bad_signature_is_refused, |s| {
+    // Signed by a key the provider never published, under the published key's id.
+    let published_kid = s.published[0].kid.clone();
+    s.signer = Arc::new(SigningKey::new(&published_kid));
+});
+refused!(wrong_issuer_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.insert("iss".into(), "https://evil.test".into());
+    })
+});
+refused!(wrong_audience_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.insert("aud".into(), "someone-else".into());
+    })
+});
+refused!(audience_list_without_us_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.insert("aud".into(), serde_json::json!(["a", "b"]));
+    })
+});
+refused!(missing_sub_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.remove("sub");
+    })
+});
+refused!(missing_iat_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.remove("iat");
+    })
+});
+refused!(expired_token_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.insert("exp".into(), 1_000_000.into());
+    })
+});
+refused!(wrong_nonce_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.insert("nonce".into(), "attacker-nonce".into());
+    })
+});
+refused!(missing_nonce_is_refused, |s| {
+    s.mutate = Box::new(|c| {
+        c.remove("nonce");
+    })
+});
+refused!(alg_none_is_refused, |s| s.alg_none = true);
+refused!(userinfo_for_another_subject_is_refused, |s| s
+    .userinfo_sub =
+    Some("someone-else".into()));
+
+#[tokio::test]
+async fn key_rotation_refetches_keys_once_and_rate_limits_unknown_kids() {
+    let (gw, idp) = start().await;
+    let (status, _) = attempt(&gw).await;
+    assert_eq!(status, 200);
+    let fetches_before = idp.scenario.lock().expect("scenario").jwks_fetches;
+    assert_eq!(fetches_before, 1, "discovery fetches the keys once");
+
+    // The provider rotates to a new key: the next sign-in names an unknown kid.
+    idp.set(|s| {
+        let k = Arc::new(SigningKey::new("key-2"));
+        s.published = vec![k.clone()];
+        s.signer = k;
+    });
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "rotated key must be picked up: {body}");
+    assert_eq!(
+        idp.scenario.lock().expect("scenario").jwks_fetches,
+        2,
+        "exactly one refetch"
+    );
+
+    // A token with a kid nobody publishes right after: refused, and no refetch storm.
+    idp.set(|s| s.signer = Arc::new(SigningKey::new("key-3")));
+    for _ in 0..3 {
+        let (status, body) = attempt(&gw).await;
+        assert_refused(status, &body, "unknown kid");
+    }
+    assert_eq!(
+        idp.scenario.lock().expect("scenario").jwks_fetches,
+        2,
+        "refetch is rate-limited"
+    );
+    gw.stop().await;
+}
