@@ -311,14 +311,35 @@ impl TestGateway {
             .expect("tls handshake")
     }
 
-    /// Sends raw request bytes and returns everything the gateway answers until it closes.
+    /// Sends raw request bytes and returns the gateway's answer: one response (as far as
+    /// its Content-Length says) or whatever came before the connection closed.
     pub async fn raw_exchange(&self, host: &str, request: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = self.raw_tls(host).await;
         s.write_all(request.as_bytes()).await.expect("write");
         let mut out = Vec::new();
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        let mut buf = [0u8; 8192];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let n = match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => break,
+            };
+            out.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&out);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let head = text[..end].to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if let Some(len) = len {
+                    if out.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+        }
         String::from_utf8_lossy(&out).into_owned()
     }
 }
