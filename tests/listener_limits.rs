@@ -1,0 +1,109 @@
+//! Listener limits, each provoked for real: a half-sent header is cut off, idle keep-alive
+//! connections are closed, oversized heads get 431, oversized bodies 413 (declared and
+//! streamed), and connections past the limit are refused.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{OTHER_HOST, TestGateway};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn start(limits: &str) -> TestGateway {
+    let echo = common::start_echo().await;
+    TestGateway::start(limits, |port| {
+        format!(
+            "[[app]]\nid = \"public\"\nhost = \"{OTHER_HOST}:{port}\"\nupstream = \"http://{echo}\"\nauth = \"none\"\nmax_body_bytes = 1024\n"
+        )
+    })
+    .await
+}
+
+/// Reads until the gateway closes the connection; returns what it sent and how long it took.
+async fn read_until_closed(s: &mut (impl AsyncReadExt + Unpin)) -> (String, Duration) {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut out)).await;
+    assert!(r.is_ok(), "the gateway never closed the connection");
+    (String::from_utf8_lossy(&out).into_owned(), start.elapsed())
+}
+
+#[tokio::test]
+async fn half_sent_header_is_cut_off_by_the_timeout() {
+    let gw = start("header_read_timeout_secs = 1\nidle_timeout_secs = 30").await;
+    let mut s = gw.raw_tls(OTHER_HOST).await;
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nX-Slow: ", gw.port).as_bytes()).await.expect("write");
+    let (answer, took) = read_until_closed(&mut s).await;
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connection_is_closed() {
+    let gw = start("idle_timeout_secs = 1").await;
+    let mut s = gw.raw_tls(OTHER_HOST).await;
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\n\r\n", gw.port).as_bytes()).await.expect("write");
+    let (answer, took) = read_until_closed(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(took < Duration::from_secs(5), "idle connection lived {took:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_header_gets_431() {
+    let gw = start("max_header_bytes = 8192").await;
+    let big = "a".repeat(20_000);
+    let req = format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nX-Big: {big}\r\n\r\n", gw.port);
+    let resp = gw.raw_exchange(OTHER_HOST, &req).await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{}", &resp[..resp.len().min(200)]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_declared_or_streamed() {
+    let gw = start("").await;
+    let client = gw.client();
+    let small = client.post(gw.url(OTHER_HOST, "/")).body(vec![b'x'; 1000]).send().await.expect("small");
+    assert_eq!(small.status(), 200);
+    let big = client.post(gw.url(OTHER_HOST, "/")).body(vec![b'x'; 5000]).send().await.expect("big");
+    assert_eq!(big.status(), 413);
+    assert!(big.text().await.expect("body").contains("request id"));
+
+    // Chunked: no length up front, the limit trips while streaming.
+    let chunk = "x".repeat(600);
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n",
+        gw.port
+    );
+    let resp = gw.raw_exchange(OTHER_HOST, &req).await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+    let gw = start("max_connections = 2").await;
+    let a = gw.raw_tls(OTHER_HOST).await;
+    let b = gw.raw_tls(OTHER_HOST).await;
+    // The third TCP connection is accepted and closed at once: the handshake fails.
+    let third = tokio::net::TcpStream::connect(gw.addr()).await.expect("tcp");
+    let mut third = third;
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await.expect("closed promptly");
+    assert!(matches!(n, Ok(0) | Err(_)), "third connection was served");
+    drop((a, b));
+    // Once the others are gone, new connections are served again.
+    let mut ok = false;
+    for _ in 0..50 {
+        let r = gw.client().get(gw.url(OTHER_HOST, "/")).send().await;
+        if r.is_ok_and(|r| r.status() == 200) {
+            ok = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "connections are accepted again after the others closed");
+    gw.stop().await;
+}

@@ -1,0 +1,198 @@
+//! The upstream side: 502 when the app is down, 504 when it is slow, https upstreams with a
+//! private CA, WebSocket upgrades only after the session check, streaming, and graceful
+//! shutdown letting an in-flight request finish.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fake_idp::FakeIdp;
+use common::{APP_HOST, OTHER_HOST, TestGateway};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+
+fn public_app(id: &str, host: &str, port: u16, upstream: &str, extra: &str) -> String {
+    format!("[[app]]\nid = \"{id}\"\nhost = \"{host}:{port}\"\nupstream = \"{upstream}\"\nauth = \"none\"\n{extra}\n")
+}
+
+#[tokio::test]
+async fn app_down_gives_502_page_with_request_id() {
+    // A port that was bound and released: nothing listens there.
+    let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
+    let gw = TestGateway::start("", |port| public_app("down", OTHER_HOST, port, &format!("http://{dead}"), "")).await;
+    let r = gw.client().get(gw.url(OTHER_HOST, "/")).send().await.expect("request");
+    assert_eq!(r.status(), 502);
+    let rid = r.headers()["x-request-id"].to_str().expect("rid").to_string();
+    let body = r.text().await.expect("body");
+    assert!(body.contains(&rid), "page shows the request id");
+    assert!(!body.contains("127.0.0.1") && !body.contains("Connect"), "no internals on the page: {body}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn slow_app_gives_504() {
+    // Accepts connections and never answers.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let gw = TestGateway::start("upstream_response_timeout_secs = 1", |port| {
+        public_app("slow", OTHER_HOST, port, &format!("http://{addr}"), "")
+    })
+    .await;
+    let r = gw.client().get(gw.url(OTHER_HOST, "/")).send().await.expect("request");
+    assert_eq!(r.status(), 504);
+    assert!(r.text().await.expect("body").contains("took too long"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn https_upstream_with_private_ca() {
+    // The upstream is a second gateway serving TLS with its own CA, in front of the echo app.
+    let echo = common::start_echo().await;
+    let inner = TestGateway::start("", |port| public_app("inner", "localhost", port, &format!("http://{echo}"), "")).await;
+    let ca_path = inner.dir.path().join("inner-ca.pem");
+    std::fs::write(&ca_path, &inner.pki.ca_pem).expect("write ca");
+    let upstream = format!("https://localhost:{}", inner.port);
+    let extra = format!("upstream_ca = \"{}\"", ca_path.display());
+    let outer = TestGateway::start("", |port| public_app("outer", OTHER_HOST, port, &upstream, &extra)).await;
+    let r = outer
+        .client()
+        .get(outer.url(OTHER_HOST, "/via-tls"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let json: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(json["path"], "/via-tls");
+
+    // Without the CA the upstream certificate is not trusted: 502.
+    let untrusted = TestGateway::start("", |port| public_app("outer", OTHER_HOST, port, &upstream, "")).await;
+    let r = untrusted.client().get(untrusted.url(OTHER_HOST, "/")).send().await.expect("request");
+    assert_eq!(r.status(), 502);
+    for g in [outer, untrusted, inner] {
+        g.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn large_bodies_stream_both_ways() {
+    let echo = common::start_echo().await;
+    let gw = TestGateway::start("", |port| {
+        public_app("big", OTHER_HOST, port, &format!("http://{echo}"), "max_body_bytes = 67108864")
+    })
+    .await;
+    let body = vec![b'z'; 8 * 1024 * 1024];
+    let r = gw
+        .client()
+        .post(gw.url(OTHER_HOST, "/upload"))
+        .header("accept", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200);
+    let json: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(json["body_bytes"], 8 * 1024 * 1024);
+    gw.stop().await;
+}
+
+async fn websocket_env() -> (TestGateway, FakeIdp) {
+    let echo = common::start_echo().await;
+    let idp = FakeIdp::start().await;
+    let idp_toml = idp.idp_toml();
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "{idp_toml}\n[[app]]\nid = \"ws\"\nhost = \"{APP_HOST}:{port}\"\nupstream = \"http://{echo}\"\nwebsocket = true\n\
+             [[app]]\nid = \"nows\"\nhost = \"{OTHER_HOST}:{port}\"\nupstream = \"http://{echo}\"\n"
+        )
+    })
+    .await;
+    (gw, idp)
+}
+
+async fn ws_connect(
+    gw: &TestGateway,
+    host: &str,
+    cookie: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("wss://{host}:{}/ws", gw.port).into_client_request().expect("request");
+    if let Some(c) = cookie {
+        req.headers_mut().insert("cookie", c.parse().expect("cookie"));
+    }
+    let stream = gw.raw_tls(host).await;
+    tokio_tungstenite::client_async(req, stream).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn websocket_upgrade_only_after_sign_in() {
+    let (gw, _idp) = websocket_env().await;
+    // No session: the handshake is refused (401), nothing reaches the app.
+    let err = ws_connect(&gw, APP_HOST, None).await.err().expect("refused without a session");
+    assert!(err.contains("401"), "{err}");
+
+    let b = gw.browser();
+    let r = b.client.get(gw.url(APP_HOST, "/")).send().await.expect("sign in");
+    assert_eq!(r.status(), 200);
+    let cookie = b.cookies_for(&gw.url(APP_HOST, "/"));
+    let mut ws = ws_connect(&gw, APP_HOST, Some(&cookie)).await.expect("upgrade with a session");
+    ws.send("hello through the gateway".into()).await.expect("send");
+    let echoed = ws.next().await.expect("message").expect("frame");
+    assert_eq!(echoed.into_text().expect("text").as_str(), "hello through the gateway");
+
+    // An app without `websocket = true` never gets the Upgrade header.
+    let r = b.client.get(gw.url(OTHER_HOST, "/")).send().await.expect("sign in other host");
+    assert_eq!(r.status(), 200);
+    let cookie = b.cookies_for(&gw.url(OTHER_HOST, "/"));
+    assert!(ws_connect(&gw, OTHER_HOST, Some(&cookie)).await.is_err(), "upgrade refused for a non-websocket app");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    // An upstream that tells the test when a request arrived, then answers a bit later.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let signal = arrived.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = l.accept().await {
+            let signal = signal.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                signal.notify_one();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nfinished").await;
+            });
+        }
+    });
+    let gw = TestGateway::start("", |port| public_app("slow", OTHER_HOST, port, &format!("http://{addr}"), "")).await;
+    let client = gw.client();
+    let url = gw.url(OTHER_HOST, "/");
+    let addr_gw = gw.addr();
+    let in_flight = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) });
+    arrived.notified().await;
+    let stopping = tokio::spawn(gw.stop());
+    // New connections are refused once the listener is closed.
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr_gw).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "listener still accepting after shutdown began");
+    let status = in_flight.await.expect("join").expect("in-flight request completed");
+    assert_eq!(status, 200);
+    stopping.await.expect("shutdown completes");
+}
