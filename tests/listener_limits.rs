@@ -32,10 +32,21 @@ async fn read_until_closed(s: &mut (impl AsyncReadExt + Unpin)) -> (String, Dura
 async fn half_sent_header_is_cut_off_by_the_timeout() {
     let gw = start("header_read_timeout_secs = 1\nidle_timeout_secs = 30").await;
     let mut s = gw.raw_tls(OTHER_HOST).await;
-    s.write_all(format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nX-Slow: ", gw.port).as_bytes()).await.expect("write");
+    s.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nX-Slow: ",
+            gw.port
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
     let (answer, took) = read_until_closed(&mut s).await;
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     gw.stop().await;
 }
 
@@ -43,10 +54,15 @@ async fn half_sent_header_is_cut_off_by_the_timeout() {
 async fn idle_keep_alive_connection_is_closed() {
     let gw = start("idle_timeout_secs = 1").await;
     let mut s = gw.raw_tls(OTHER_HOST).await;
-    s.write_all(format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\n\r\n", gw.port).as_bytes()).await.expect("write");
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\n\r\n", gw.port).as_bytes())
+        .await
+        .expect("write");
     let (answer, took) = read_until_closed(&mut s).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(took < Duration::from_secs(5), "idle connection lived {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "idle connection lived {took:?}"
+    );
     gw.stop().await;
 }
 
@@ -54,9 +70,16 @@ async fn idle_keep_alive_connection_is_closed() {
 async fn oversized_header_gets_431() {
     let gw = start("max_header_bytes = 8192").await;
     let big = "a".repeat(20_000);
-    let req = format!("GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nX-Big: {big}\r\n\r\n", gw.port);
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nX-Big: {big}\r\n\r\n",
+        gw.port
+    );
     let resp = gw.raw_exchange(OTHER_HOST, &req).await;
-    assert!(resp.starts_with("HTTP/1.1 431"), "{}", &resp[..resp.len().min(200)]);
+    assert!(
+        resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
     gw.stop().await;
 }
 
@@ -64,9 +87,19 @@ async fn oversized_header_gets_431() {
 async fn oversized_bodies_get_413_declared_or_streamed() {
     let gw = start("").await;
     let client = gw.client();
-    let small = client.post(gw.url(OTHER_HOST, "/")).body(vec![b'x'; 1000]).send().await.expect("small");
+    let small = client
+        .post(gw.url(OTHER_HOST, "/"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .await
+        .expect("small");
     assert_eq!(small.status(), 200);
-    let big = client.post(gw.url(OTHER_HOST, "/")).body(vec![b'x'; 5000]).send().await.expect("big");
+    let big = client
+        .post(gw.url(OTHER_HOST, "/"))
+        .body(vec![b'x'; 5000])
+        .send()
+        .await
+        .expect("big");
     assert_eq!(big.status(), 413);
     assert!(big.text().await.expect("body").contains("request id"));
 
@@ -87,10 +120,14 @@ async fn connections_beyond_the_limit_are_refused() {
     let a = gw.raw_tls(OTHER_HOST).await;
     let b = gw.raw_tls(OTHER_HOST).await;
     // The third TCP connection is accepted and closed at once: the handshake fails.
-    let third = tokio::net::TcpStream::connect(gw.addr()).await.expect("tcp");
+    let third = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("tcp");
     let mut third = third;
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await.expect("closed promptly");
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("closed promptly");
     assert!(matches!(n, Ok(0) | Err(_)), "third connection was served");
     drop((a, b));
     // Once the others are gone, new connections are served again.

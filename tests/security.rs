@@ -54,7 +54,14 @@ fn json_client(gw: &TestGateway) -> common::Browser {
     let client = gw
         .client_builder()
         .cookie_provider(b.jar.clone())
-        .default_headers([(http::header::ACCEPT, http::HeaderValue::from_static("application/json"))].into_iter().collect())
+        .default_headers(
+            [(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static("application/json"),
+            )]
+            .into_iter()
+            .collect(),
+        )
         .build()
         .expect("client");
     common::Browser { client, jar: b.jar }
@@ -62,7 +69,12 @@ fn json_client(gw: &TestGateway) -> common::Browser {
 
 async fn signed_in(gw: &TestGateway) -> common::Browser {
     let b = json_client(gw);
-    let r = b.client.get(gw.url(APP_HOST, "/")).send().await.expect("sign in");
+    let r = b
+        .client
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("sign in");
     assert_eq!(r.status(), 200, "sign-in through the stand-in provider");
     b
 }
@@ -109,17 +121,33 @@ async fn open_redirects_are_refused() {
         let mut url = url::Url::parse(&gw.url(LOGIN_HOST, "/.borderless/signin")).expect("url");
         url.query_pairs_mut().append_pair("rd", rd);
         let r = client.get(url).send().await.expect("request");
-        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        assert_eq!(r.status(), 400, "rd={rd:?} must be refused, got {} → {location}", r.status());
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert_eq!(
+            r.status(),
+            400,
+            "rd={rd:?} must be refused, got {} → {location}",
+            r.status()
+        );
     }
     // The legitimate forms work: an app URL and a path on the login host.
-    for rd in [format!("https://{APP_HOST}:{p}/x?y=1"), "/.borderless/apps".to_string()] {
+    for rd in [
+        format!("https://{APP_HOST}:{p}/x?y=1"),
+        "/.borderless/apps".to_string(),
+    ] {
         let mut url = url::Url::parse(&gw.url(LOGIN_HOST, "/.borderless/signin")).expect("url");
         url.query_pairs_mut().append_pair("rd", &rd);
         let r = client.get(url).send().await.expect("request");
         assert_eq!(r.status(), 302, "rd={rd} is an app URL");
         let location = r.headers()["location"].to_str().expect("location");
-        assert!(location.starts_with(&env._idp.issuer), "goes to the IdP: {location}");
+        assert!(
+            location.starts_with(&env._idp.issuer),
+            "goes to the IdP: {location}"
+        );
     }
     gw_stop(env).await;
 }
@@ -133,8 +161,18 @@ async fn spoofed_identity_headers_never_reach_the_app() {
     let env = start().await;
     let gw = &env.gw;
     let b = signed_in(gw).await;
-    let spellings = ["X-Remote-User", "x-remote-user", "X_Remote_User", "x_remote_USER", "X-REMOTE-USER"];
-    for method in [reqwest::Method::GET, reqwest::Method::OPTIONS, reqwest::Method::POST] {
+    let spellings = [
+        "X-Remote-User",
+        "x-remote-user",
+        "X_Remote_User",
+        "x_remote_USER",
+        "X-REMOTE-USER",
+    ];
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::OPTIONS,
+        reqwest::Method::POST,
+    ] {
         for name in spellings {
             let r = b
                 .client
@@ -152,10 +190,17 @@ async fn spoofed_identity_headers_never_reach_the_app() {
                 .as_array()
                 .expect("headers")
                 .iter()
-                .filter(|h| h[0].as_str().is_some_and(|n| n.replace('_', "-").eq_ignore_ascii_case("x-remote-user")))
+                .filter(|h| {
+                    h[0].as_str()
+                        .is_some_and(|n| n.replace('_', "-").eq_ignore_ascii_case("x-remote-user"))
+                })
                 .filter_map(|h| h[1].as_str())
                 .collect();
-            assert_eq!(users, vec!["user1@partner.test"], "{method} with {name}: {json}");
+            assert_eq!(
+                users,
+                vec!["user1@partner.test"],
+                "{method} with {name}: {json}"
+            );
             assert_eq!(echoed(&json, "x-remote-groups"), vec!["g1,g2"]);
             assert_eq!(echoed(&json, "x-forwarded-for"), vec!["127.0.0.1"]);
             assert_ne!(echoed(&json, "x-request-id"), vec!["forged"]);
@@ -179,7 +224,11 @@ async fn spoofed_identity_headers_never_reach_the_app() {
         }
     }
     // Unauthenticated OPTIONS/POST to a protected app never reach it.
-    for method in [reqwest::Method::OPTIONS, reqwest::Method::POST, reqwest::Method::DELETE] {
+    for method in [
+        reqwest::Method::OPTIONS,
+        reqwest::Method::POST,
+        reqwest::Method::DELETE,
+    ] {
         let r = gw
             .manual_client()
             .request(method.clone(), gw.url(APP_HOST, "/"))
@@ -209,7 +258,10 @@ async fn gateway_cookies_never_reach_the_app_but_app_cookies_do() {
     let json: serde_json::Value = r.json().await.expect("echo");
     let sent = echoed(&json, "cookie").join("; ");
     assert!(sent.contains("app_pref=dark"), "{sent}");
-    assert!(!sent.to_ascii_lowercase().contains("borderless"), "gateway cookie leaked: {sent}");
+    assert!(
+        !sent.to_ascii_lowercase().contains("borderless"),
+        "gateway cookie leaked: {sent}"
+    );
     gw_stop(env).await;
 }
 
@@ -236,7 +288,12 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
     let env = start().await;
     let gw = &env.gw;
     let b = json_client(gw);
-    let manual = gw.client_builder().cookie_provider(b.jar.clone()).redirect(reqwest::redirect::Policy::none()).build().expect("c");
+    let manual = gw
+        .client_builder()
+        .cookie_provider(b.jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("c");
     // Start a sign-in and stop at the provider's redirect back to us.
     let r = manual.get(gw.url(APP_HOST, "/")).send().await.expect("app");
     let to_login = r.headers()["location"].to_str().expect("loc").to_string();
@@ -250,7 +307,11 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
     let polluted = format!("{callback}&st%61te=other");
     let r = manual.get(&polluted).send().await.expect("polluted");
     assert_eq!(r.status(), 400);
-    let r = manual.get(&callback).send().await.expect("genuine after failure");
+    let r = manual
+        .get(&callback)
+        .send()
+        .await
+        .expect("genuine after failure");
     assert_eq!(r.status(), 400, "any failure deletes the flow state");
 
     // A fresh flow: completing works once; replaying the callback does not.
@@ -269,10 +330,21 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
     let flow_cookie = b.cookies_for(&gw.url(LOGIN_HOST, "/"));
     let ok = manual.get(&callback).send().await.expect("callback");
     assert_eq!(ok.status(), 302, "genuine callback completes");
-    let replay = gw.manual_client().get(&callback).header("cookie", flow_cookie).send().await.expect("replay");
+    let replay = gw
+        .manual_client()
+        .get(&callback)
+        .header("cookie", flow_cookie)
+        .send()
+        .await
+        .expect("replay");
     assert_eq!(replay.status(), 400, "a replayed callback finds no flow");
     // Without the flow cookie at all: refused.
-    let r = gw.manual_client().get(&callback).send().await.expect("no cookie");
+    let r = gw
+        .manual_client()
+        .get(&callback)
+        .send()
+        .await
+        .expect("no cookie");
     assert_eq!(r.status(), 400);
     gw_stop(env).await;
 }
@@ -282,12 +354,19 @@ async fn handoff_codes_are_single_use_host_bound_and_browser_bound() {
     let env = start().await;
     let gw = &env.gw;
     let b = json_client(gw);
-    let manual = gw.client_builder().cookie_provider(b.jar.clone()).redirect(reqwest::redirect::Policy::none()).build().expect("c");
+    let manual = gw
+        .client_builder()
+        .cookie_provider(b.jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("c");
     let mut url = gw.url(APP_HOST, "/");
     let mut handoff = None;
     for _ in 0..8 {
         let r = manual.get(&url).send().await.expect("hop");
-        let Some(loc) = r.headers().get("location") else { break };
+        let Some(loc) = r.headers().get("location") else {
+            break;
+        };
         let loc = loc.to_str().expect("loc").to_string();
         if loc.contains("/.borderless/handoff") {
             handoff = Some(loc);
@@ -297,21 +376,37 @@ async fn handoff_codes_are_single_use_host_bound_and_browser_bound() {
     }
     let handoff = handoff.expect("a handoff redirect to the app host");
     // Another browser (no binding cookie) cannot use the code: login CSRF is blocked.
-    let attacker = gw.manual_client().get(&handoff).send().await.expect("attacker");
+    let attacker = gw
+        .manual_client()
+        .get(&handoff)
+        .send()
+        .await
+        .expect("attacker");
     assert_eq!(attacker.status(), 400);
     // The code was consumed by that attempt, so the next use fails as well (single use).
     let r = manual.get(&handoff).send().await.expect("victim");
     assert_eq!(r.status(), 400, "a code works at most once");
 
     // A fresh code presented at another host is refused.
-    let r = manual.get(gw.url(APP_HOST, "/")).send().await.expect("again");
+    let r = manual
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("again");
     let to_login = r.headers()["location"].to_str().expect("loc").to_string();
     let r = manual.get(&to_login).send().await.expect("login");
     let handoff = r.headers()["location"].to_str().expect("loc").to_string();
-    assert!(handoff.contains("/.borderless/handoff"), "already signed in at the login host: {handoff}");
+    assert!(
+        handoff.contains("/.borderless/handoff"),
+        "already signed in at the login host: {handoff}"
+    );
     let moved = handoff.replace(APP_HOST, OTHER_HOST);
     let r = manual.get(&moved).send().await.expect("other host");
-    assert_eq!(r.status(), 400, "code issued for app.test used at other.test");
+    assert_eq!(
+        r.status(),
+        400,
+        "code issued for app.test used at other.test"
+    );
     gw_stop(env).await;
 }
 
@@ -320,11 +415,23 @@ async fn path_and_host_confusion_are_refused() {
     let env = start().await;
     let gw = &env.gw;
     let b = signed_in(gw).await;
-    for path in ["/public/../secret", "/public/%2e%2e/secret", "/public/%2E%2e/x", "/a/./b", "/public/..%2fsecret"] {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nConnection: close\r\n\r\n", gw.port);
+    for path in [
+        "/public/../secret",
+        "/public/%2e%2e/secret",
+        "/public/%2E%2e/x",
+        "/a/./b",
+        "/public/..%2fsecret",
+    ] {
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nConnection: close\r\n\r\n",
+            gw.port
+        );
         let resp = gw.raw_exchange(OTHER_HOST, &req).await;
         assert!(resp.starts_with("HTTP/1.1 400"), "{path}: {resp}");
-        assert!(resp.contains("request id"), "{path}: error page shows the request id");
+        assert!(
+            resp.contains("request id"),
+            "{path}: error page shows the request id"
+        );
     }
     // Host header naming another app than the request target.
     let req = format!(
@@ -334,15 +441,27 @@ async fn path_and_host_confusion_are_refused() {
     let resp = gw.raw_exchange(APP_HOST, &req).await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     // Unknown host: 404 page with a request id, nothing internal.
-    let r = b.client.get(format!("https://localhost:{}/", gw.port)).send().await;
+    let r = b
+        .client
+        .get(format!("https://localhost:{}/", gw.port))
+        .send()
+        .await;
     if let Ok(r) = r {
         assert_eq!(r.status(), 404);
-        let rid = r.headers()["x-request-id"].to_str().expect("rid").to_string();
+        let rid = r.headers()["x-request-id"]
+            .to_str()
+            .expect("rid")
+            .to_string();
         let body = r.text().await.expect("body");
         assert!(body.contains(&rid));
     }
     // Host names match case-insensitively.
-    let r = b.client.get(format!("https://APP.test:{}/", gw.port)).send().await.expect("upper-case host");
+    let r = b
+        .client
+        .get(format!("https://APP.test:{}/", gw.port))
+        .send()
+        .await
+        .expect("upper-case host");
     assert_eq!(r.status(), 200);
     gw_stop(env).await;
 }

@@ -13,20 +13,40 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
 fn public_app(id: &str, host: &str, port: u16, upstream: &str, extra: &str) -> String {
-    format!("[[app]]\nid = \"{id}\"\nhost = \"{host}:{port}\"\nupstream = \"{upstream}\"\nauth = \"none\"\n{extra}\n")
+    format!(
+        "[[app]]\nid = \"{id}\"\nhost = \"{host}:{port}\"\nupstream = \"{upstream}\"\nauth = \"none\"\n{extra}\n"
+    )
 }
 
 #[tokio::test]
 async fn app_down_gives_502_page_with_request_id() {
     // A port that was bound and released: nothing listens there.
-    let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
-    let gw = TestGateway::start("", |port| public_app("down", OTHER_HOST, port, &format!("http://{dead}"), "")).await;
-    let r = gw.client().get(gw.url(OTHER_HOST, "/")).send().await.expect("request");
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let gw = TestGateway::start("", |port| {
+        public_app("down", OTHER_HOST, port, &format!("http://{dead}"), "")
+    })
+    .await;
+    let r = gw
+        .client()
+        .get(gw.url(OTHER_HOST, "/"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 502);
-    let rid = r.headers()["x-request-id"].to_str().expect("rid").to_string();
+    let rid = r.headers()["x-request-id"]
+        .to_str()
+        .expect("rid")
+        .to_string();
     let body = r.text().await.expect("body");
     assert!(body.contains(&rid), "page shows the request id");
-    assert!(!body.contains("127.0.0.1") && !body.contains("Connect"), "no internals on the page: {body}");
+    assert!(
+        !body.contains("127.0.0.1") && !body.contains("Connect"),
+        "no internals on the page: {body}"
+    );
     gw.stop().await;
 }
 
@@ -45,7 +65,12 @@ async fn slow_app_gives_504() {
         public_app("slow", OTHER_HOST, port, &format!("http://{addr}"), "")
     })
     .await;
-    let r = gw.client().get(gw.url(OTHER_HOST, "/")).send().await.expect("request");
+    let r = gw
+        .client()
+        .get(gw.url(OTHER_HOST, "/"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 504);
     assert!(r.text().await.expect("body").contains("took too long"));
     gw.stop().await;
@@ -55,12 +80,18 @@ async fn slow_app_gives_504() {
 async fn https_upstream_with_private_ca() {
     // The upstream is a second gateway serving TLS with its own CA, in front of the echo app.
     let echo = common::start_echo().await;
-    let inner = TestGateway::start("", |port| public_app("inner", "localhost", port, &format!("http://{echo}"), "")).await;
+    let inner = TestGateway::start("", |port| {
+        public_app("inner", "localhost", port, &format!("http://{echo}"), "")
+    })
+    .await;
     let ca_path = inner.dir.path().join("inner-ca.pem");
     std::fs::write(&ca_path, &inner.pki.ca_pem).expect("write ca");
     let upstream = format!("https://localhost:{}", inner.port);
     let extra = format!("upstream_ca = \"{}\"", ca_path.display());
-    let outer = TestGateway::start("", |port| public_app("outer", OTHER_HOST, port, &upstream, &extra)).await;
+    let outer = TestGateway::start("", |port| {
+        public_app("outer", OTHER_HOST, port, &upstream, &extra)
+    })
+    .await;
     let r = outer
         .client()
         .get(outer.url(OTHER_HOST, "/via-tls"))
@@ -73,8 +104,16 @@ async fn https_upstream_with_private_ca() {
     assert_eq!(json["path"], "/via-tls");
 
     // Without the CA the upstream certificate is not trusted: 502.
-    let untrusted = TestGateway::start("", |port| public_app("outer", OTHER_HOST, port, &upstream, "")).await;
-    let r = untrusted.client().get(untrusted.url(OTHER_HOST, "/")).send().await.expect("request");
+    let untrusted = TestGateway::start("", |port| {
+        public_app("outer", OTHER_HOST, port, &upstream, "")
+    })
+    .await;
+    let r = untrusted
+        .client()
+        .get(untrusted.url(OTHER_HOST, "/"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 502);
     for g in [outer, untrusted, inner] {
         g.stop().await;
@@ -85,7 +124,13 @@ async fn https_upstream_with_private_ca() {
 async fn large_bodies_stream_both_ways() {
     let echo = common::start_echo().await;
     let gw = TestGateway::start("", |port| {
-        public_app("big", OTHER_HOST, port, &format!("http://{echo}"), "max_body_bytes = 67108864")
+        public_app(
+            "big",
+            OTHER_HOST,
+            port,
+            &format!("http://{echo}"),
+            "max_body_bytes = 67108864",
+        )
     })
     .await;
     let body = vec![b'z'; 8 * 1024 * 1024];
@@ -121,37 +166,68 @@ async fn ws_connect(
     gw: &TestGateway,
     host: &str,
     cookie: Option<&str>,
-) -> Result<tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, String> {
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    String,
+> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("wss://{host}:{}/ws", gw.port).into_client_request().expect("request");
+    let mut req = format!("wss://{host}:{}/ws", gw.port)
+        .into_client_request()
+        .expect("request");
     if let Some(c) = cookie {
-        req.headers_mut().insert("cookie", c.parse().expect("cookie"));
+        req.headers_mut()
+            .insert("cookie", c.parse().expect("cookie"));
     }
     let stream = gw.raw_tls(host).await;
-    tokio_tungstenite::client_async(req, stream).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
+    tokio_tungstenite::client_async(req, stream)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::test]
 async fn websocket_upgrade_only_after_sign_in() {
     let (gw, _idp) = websocket_env().await;
     // No session: the handshake is refused (401), nothing reaches the app.
-    let err = ws_connect(&gw, APP_HOST, None).await.err().expect("refused without a session");
+    let err = ws_connect(&gw, APP_HOST, None)
+        .await
+        .expect_err("refused without a session");
     assert!(err.contains("401"), "{err}");
 
     let b = gw.browser();
-    let r = b.client.get(gw.url(APP_HOST, "/")).send().await.expect("sign in");
+    let r = b
+        .client
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("sign in");
     assert_eq!(r.status(), 200);
     let cookie = b.cookies_for(&gw.url(APP_HOST, "/"));
-    let mut ws = ws_connect(&gw, APP_HOST, Some(&cookie)).await.expect("upgrade with a session");
-    ws.send("hello through the gateway".into()).await.expect("send");
+    let mut ws = ws_connect(&gw, APP_HOST, Some(&cookie))
+        .await
+        .expect("upgrade with a session");
+    ws.send("hello through the gateway".into())
+        .await
+        .expect("send");
     let echoed = ws.next().await.expect("message").expect("frame");
-    assert_eq!(echoed.into_text().expect("text").as_str(), "hello through the gateway");
+    assert_eq!(
+        echoed.into_text().expect("text").as_str(),
+        "hello through the gateway"
+    );
 
     // An app without `websocket = true` never gets the Upgrade header.
-    let r = b.client.get(gw.url(OTHER_HOST, "/")).send().await.expect("sign in other host");
+    let r = b
+        .client
+        .get(gw.url(OTHER_HOST, "/"))
+        .send()
+        .await
+        .expect("sign in other host");
     assert_eq!(r.status(), 200);
     let cookie = b.cookies_for(&gw.url(OTHER_HOST, "/"));
-    assert!(ws_connect(&gw, OTHER_HOST, Some(&cookie)).await.is_err(), "upgrade refused for a non-websocket app");
+    assert!(
+        ws_connect(&gw, OTHER_HOST, Some(&cookie)).await.is_err(),
+        "upgrade refused for a non-websocket app"
+    );
     gw.stop().await;
 }
 
@@ -171,15 +247,21 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
                 let _ = s.read(&mut buf).await;
                 signal.notify_one();
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nfinished").await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nfinished")
+                    .await;
             });
         }
     });
-    let gw = TestGateway::start("", |port| public_app("slow", OTHER_HOST, port, &format!("http://{addr}"), "")).await;
+    let gw = TestGateway::start("", |port| {
+        public_app("slow", OTHER_HOST, port, &format!("http://{addr}"), "")
+    })
+    .await;
     let client = gw.client();
     let url = gw.url(OTHER_HOST, "/");
     let addr_gw = gw.addr();
-    let in_flight = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) });
+    let in_flight =
+        tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) });
     arrived.notified().await;
     let stopping = tokio::spawn(gw.stop());
     // New connections are refused once the listener is closed.
@@ -192,7 +274,10 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(refused, "listener still accepting after shutdown began");
-    let status = in_flight.await.expect("join").expect("in-flight request completed");
+    let status = in_flight
+        .await
+        .expect("join")
+        .expect("in-flight request completed");
     assert_eq!(status, 200);
     stopping.await.expect("shutdown completes");
 }

@@ -265,10 +265,10 @@ pub fn first_form(html: &str) -> (String, Vec<(String, String)>) {
     while let Some(i) = rest.find("<input") {
         let tag_end = rest[i..].find('>').map(|e| i + e).unwrap_or(rest.len());
         let tag = &rest[i..tag_end];
-        if tag.contains("type=\"hidden\"") {
-            if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
-                fields.push((n, v));
-            }
+        if tag.contains("type=\"hidden\"")
+            && let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value"))
+        {
+            fields.push((n, v));
         }
         rest = &rest[tag_end..];
     }
@@ -333,10 +333,10 @@ impl TestGateway {
                     .lines()
                     .find_map(|l| l.strip_prefix("content-length:"))
                     .and_then(|v| v.trim().parse::<usize>().ok());
-                if let Some(len) = len {
-                    if out.len() >= end + 4 + len {
-                        break;
-                    }
+                if let Some(len) = len
+                    && out.len() >= end + 4 + len
+                {
+                    break;
                 }
             }
         }
