@@ -1,1 +1,141 @@
-fn main() {}
+//! The per-request hot path of an authenticated request, without sockets: cookie → session
+//! cache hit → policy → scrub → identity headers (and, separately, the signed assertion).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use borderless::config::AppConfig;
+use borderless::config::file::AuthMode;
+use borderless::proxy::{claims, scrub};
+use borderless::session::{Session, SessionId, SessionManager, SqliteSessionStore};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+fn app() -> AppConfig {
+    AppConfig {
+        id: "hr".into(),
+        display_name: "HR".into(),
+        authority: "hr.test:443".into(),
+        path_prefix: "/".into(),
+        upstream: "http://127.0.0.1:9000".parse().expect("url"),
+        upstream_ca: None,
+        auth: AuthMode::Required,
+        allowed_idps: vec![],
+        headers: vec![
+            (HeaderName::from_static("x-remote-user"), "email".into()),
+            (HeaderName::from_static("x-remote-name"), "name".into()),
+            (HeaderName::from_static("x-remote-groups"), "groups".into()),
+        ],
+        assertion_header: None,
+        max_body_bytes: 1 << 20,
+        websocket: false,
+    }
+}
+
+fn session() -> Session {
+    let now = borderless::session::now_unix();
+    Session {
+        user_key: "https://idp.test#alice".into(),
+        idp: "op".into(),
+        issuer: "https://idp.test".into(),
+        subject: "alice".into(),
+        attributes: [
+            ("email".to_string(), vec!["alice@fabrikam.test".to_string()]),
+            ("name".to_string(), vec!["Alice Fabrikam".to_string()]),
+            (
+                "groups".to_string(),
+                vec!["partners".to_string(), "hr-readers".to_string()],
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        amr: vec!["pwd".into()],
+        acr: None,
+        auth_time: now,
+        created_at: now,
+        expires_at: now + 3600,
+    }
+}
+
+fn request_headers(cookie: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("host", HeaderValue::from_static("hr.test"));
+    h.insert(
+        "user-agent",
+        HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"),
+    );
+    h.insert(
+        "accept",
+        HeaderValue::from_static("text/html,application/xhtml+xml"),
+    );
+    h.insert(
+        "accept-language",
+        HeaderValue::from_static("en-US,en;q=0.9"),
+    );
+    h.insert(
+        "cookie",
+        HeaderValue::from_str(&format!("app=1; __Host-borderless_session={cookie}"))
+            .expect("cookie"),
+    );
+    h.insert("x-remote-user", HeaderValue::from_static("spoofed"));
+    h
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = rt.block_on(SqliteSessionStore::open(&url)).expect("store");
+    let sessions = Arc::new(SessionManager::new(
+        Arc::new(store),
+        10_000,
+        Duration::from_secs(300),
+    ));
+    let id = rt.block_on(sessions.create(session())).expect("create");
+    let cookie = id.to_cookie();
+    let app = app();
+    let injected = scrub::InjectedNames::new(app.headers.iter().map(|(h, _)| h));
+    let gateway_cookies = [
+        "__Host-borderless_session".to_string(),
+        "borderless_session".to_string(),
+    ];
+    let template = request_headers(&cookie);
+
+    c.bench_function("hot_path_cookie_cache_policy_headers", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut headers = template.clone();
+            let id = scrub::cookie_value(&headers, "__Host-borderless_session")
+                .and_then(SessionId::from_cookie)
+                .expect("cookie");
+            scrub::scrub_request(&mut headers, &injected, &gateway_cookies, false);
+            let s = sessions.get(&id).await.expect("store").expect("session");
+            assert_eq!(
+                borderless::policy::evaluate(&app, Some(&s)),
+                borderless::policy::Decision::Allow
+            );
+            claims::apply(&mut headers, &app.headers, &s);
+            headers
+        })
+    });
+
+    let signer = borderless::assertion::AssertionSigner::from_key(
+        &p256::SecretKey::random(&mut rand::rngs::OsRng),
+        "https://login.test",
+        300,
+    )
+    .expect("signer");
+    let s = session();
+    c.bench_function("signed_assertion_es256", |b| {
+        b.iter(|| signer.sign("hr", &s).expect("sign"))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

@@ -18,7 +18,7 @@ use crate::assertion::AssertionSigner;
 use crate::config::{Config, normalize_authority};
 use crate::error::GatewayError;
 use crate::idp::oidc::OidcProvider;
-use crate::metrics::{AppLabel, Metrics, RequestLabels};
+use crate::metrics::{AppLabel, Label, Metrics, RequestLabels};
 use crate::proxy::{self, route::Router, scrub::InjectedNames, upstream::Upstream};
 use crate::response::{self, Body};
 use crate::session::SessionManager;
@@ -39,7 +39,9 @@ pub struct Runtime {
 }
 
 pub struct AppRuntime {
+    pub label: Label,
     pub injected: InjectedNames,
+    pub target: proxy::UpstreamTarget,
     pub upstream: Upstream,
 }
 
@@ -69,7 +71,9 @@ impl Runtime {
             apps.insert(
                 app.id.clone(),
                 AppRuntime {
+                    label: Arc::new(app.id.clone()),
                     injected: InjectedNames::new(names),
+                    target: proxy::UpstreamTarget::new(app)?,
                     upstream,
                 },
             );
@@ -92,8 +96,9 @@ impl Runtime {
         self.idps.iter().find(|p| p.config.id == id)
     }
 
-    pub fn gateway_cookie_refs(&self) -> Vec<&str> {
-        self.gateway_cookies.iter().map(String::as_str).collect()
+    /// Every cookie name the gateway owns; stripped before a request reaches an app.
+    pub fn gateway_cookies(&self) -> &[String] {
+        &self.gateway_cookies
     }
 
     pub fn is_login_host(&self, authority: &str) -> bool {
@@ -108,6 +113,24 @@ pub struct Gateway {
     pub handoffs: HandoffStore,
     pub metrics: Metrics,
     pub signer: AssertionSigner,
+    pub labels: FixedLabels,
+}
+
+/// Metric labels for requests that belong to no app.
+pub struct FixedLabels {
+    pub none: Label,
+    pub signin: Label,
+    pub jwks: Label,
+}
+
+impl Default for FixedLabels {
+    fn default() -> Self {
+        Self {
+            none: Arc::new("-".into()),
+            signin: Arc::new("_signin".into()),
+            jwks: Arc::new("_jwks".into()),
+        }
+    }
 }
 
 /// What the handler knows about one request besides the request itself.
@@ -119,10 +142,18 @@ pub struct RequestCtx {
     pub host: String,
 }
 
+/// 96 random bits as hex. Request ids only need to be unique, not secret, so they come from
+/// the thread-local generator instead of a system call per request.
 pub fn new_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    rand::thread_rng().fill_bytes(&mut b);
+    let mut s = String::with_capacity(24);
+    for x in b {
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
 }
 
 impl Gateway {
@@ -137,7 +168,7 @@ impl Gateway {
         let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
         async move {
             let rt = self.runtime.load_full();
-            let mut app_label = String::from("-");
+            let mut app_label = self.labels.none.clone();
             let result = match request_authority(&req) {
                 Err(e) => Err(e),
                 Ok(host) => {
@@ -181,7 +212,7 @@ impl Gateway {
         rt: &Arc<Runtime>,
         req: Request<Incoming>,
         ctx: &RequestCtx,
-        app_label: &mut String,
+        app_label: &mut Label,
     ) -> Result<Response<Body>, GatewayError> {
         let path = req.uri().path();
         if has_dot_segments(path) {
@@ -190,11 +221,11 @@ impl Gateway {
             ));
         }
         if path == "/.borderless" || path.starts_with("/.borderless/") {
-            *app_label = "_signin".into();
+            *app_label = self.labels.signin.clone();
             return signin::handle(self, rt, req, ctx).await;
         }
         if path == "/.well-known/jwks.json" && rt.is_login_host(&ctx.host) {
-            *app_label = "_jwks".into();
+            *app_label = self.labels.jwks.clone();
             let mut r = response::json(StatusCode::OK, self.signer.jwks_json().to_string());
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
@@ -208,7 +239,9 @@ impl Gateway {
             }
             return Err(GatewayError::NotFound);
         };
-        *app_label = app.id.clone();
+        if let Some(a) = rt.app(&app.id) {
+            *app_label = a.label.clone();
+        }
         proxy::handle(self, rt, &app, req, ctx).await
     }
 }

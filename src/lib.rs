@@ -50,6 +50,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
         metrics: metrics::Metrics::new(),
         signer,
+        labels: gateway::FixedLabels::default(),
     }))
 }
 

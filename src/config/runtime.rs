@@ -132,16 +132,52 @@ pub const DEFAULT_CLAIMS: &[(&str, &str)] = &[
 ];
 
 /// Lower-cases a `host[:port]` and adds the HTTPS default port so that `Example.com` and
-/// `example.com:443` compare equal. Returns `None` for anything that is not a plain host.
+/// `example.com:443` compare equal. Returns `None` for anything that is not a plain host
+/// (user info, paths, percent-encoding, non-ASCII): such a Host header routes nowhere.
+/// Runs on every request, so it parses by hand instead of building a URL.
 pub fn normalize_authority(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    if raw.is_empty() || raw.contains(['/', '\\', '@', '?', '#', ' ']) {
+    let (host, port) = if let Some(rest) = raw.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        v6.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (&raw[..v6.len() + 2], port)
+    } else {
+        match raw.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (raw, None),
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let valid_name = !host.is_empty()
+        && host.len() <= 253
+        && (host.starts_with('[')
+            || host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+        && !host.starts_with('.')
+        && !host.contains("..");
+    if !valid_name {
         return None;
     }
-    let url = Url::parse(&format!("https://{raw}/")).ok()?;
-    let host = url.host_str()?.to_ascii_lowercase();
-    let port = url.port_or_known_default().unwrap_or(443);
-    Some(format!("{host}:{port}"))
+    let port: u16 = match port {
+        None => 443,
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            p.parse().ok()?
+        }
+        Some(_) => return None,
+    };
+    if port == 0 {
+        return None;
+    }
+    let mut out = String::with_capacity(host.len() + 6);
+    out.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+    out.push(':');
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{port}"));
+    Some(out)
 }
 
 /// Turns the file format into the runtime config, collecting every error instead of stopping
@@ -618,4 +654,42 @@ fn is_reserved_header(h: &HeaderName) -> bool {
             | "x-forwarded-host"
             | "x-request-id"
     )
+}
+
+#[cfg(test)]
+mod authority_tests {
+    use super::normalize_authority as n;
+
+    #[test]
+    fn normalizes_case_and_default_port() {
+        assert_eq!(n("App.Test").as_deref(), Some("app.test:443"));
+        assert_eq!(n("app.test:443").as_deref(), Some("app.test:443"));
+        assert_eq!(n("app.test.:8443").as_deref(), Some("app.test:8443"));
+        assert_eq!(n("[::1]:8443").as_deref(), Some("[::1]:8443"));
+        assert_eq!(n("127.0.0.1").as_deref(), Some("127.0.0.1:443"));
+    }
+
+    #[test]
+    fn refuses_anything_but_a_host() {
+        for bad in [
+            "",
+            ":443",
+            "a b",
+            "user@app.test",
+            "app.test/x",
+            "app.test:",
+            "app.test:x",
+            "app.test:99999",
+            "app.test:0",
+            "%61pp.test",
+            "app..test",
+            ".app.test",
+            "[::1",
+            "[nope]:1",
+            "app.test\\x",
+            "äpp.test",
+        ] {
+            assert_eq!(n(bad), None, "{bad:?}");
+        }
+    }
 }

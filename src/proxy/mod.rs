@@ -51,7 +51,7 @@ pub async fn handle(
     let scrubbed = scrub::scrub_request(
         req.headers_mut(),
         &app_rt.injected,
-        &rt.gateway_cookie_refs(),
+        rt.gateway_cookies(),
         app.websocket,
     );
 
@@ -98,10 +98,8 @@ pub async fn handle(
     }
 
     // upstream
-    *req.uri_mut() = upstream_uri(app, req.uri())?;
-    if let Some(authority) = req.uri().authority()
-        && let Ok(v) = HeaderValue::from_str(authority.as_str())
-    {
+    *req.uri_mut() = app_rt.target.uri(req.uri())?;
+    if let Some(v) = app_rt.target.host_header() {
         req.headers_mut().insert(header::HOST, v);
     }
     *req.version_mut() = http::Version::HTTP_11;
@@ -137,28 +135,56 @@ fn declared_length(req: &Request<Incoming>) -> Option<u64> {
         .ok()
 }
 
-/// External path under the app's prefix → the upstream URL's path.
-fn upstream_uri(app: &AppConfig, uri: &Uri) -> Result<Uri, GatewayError> {
-    let path = uri.path();
-    let rest = path.strip_prefix(app.path_prefix.as_str()).unwrap_or({
-        // `/hr` for prefix `/hr/`
-        ""
-    });
-    let base = app.upstream.path().trim_end_matches('/');
-    let mut target = format!(
-        "{}://{}{}/{}",
-        app.upstream.scheme(),
-        &app.upstream[url::Position::BeforeHost..url::Position::AfterPort],
-        base,
-        rest
-    );
-    if let Some(q) = uri.query() {
-        target.push('?');
-        target.push_str(q);
+/// Where an app's requests go, parsed once per config.
+pub struct UpstreamTarget {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Upstream base path without its trailing `/` (empty for the root).
+    base: String,
+    /// The app's external path prefix.
+    prefix: String,
+}
+
+impl UpstreamTarget {
+    pub fn new(app: &AppConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            scheme: app.upstream.scheme().parse()?,
+            authority: app.upstream[url::Position::BeforeHost..url::Position::AfterPort].parse()?,
+            base: app.upstream.path().trim_end_matches('/').to_string(),
+            prefix: app.path_prefix.clone(),
+        })
     }
-    target
-        .parse()
-        .map_err(|_| GatewayError::BadRequest("unusable request path"))
+
+    /// External URI → upstream URI: `/prefix/rest?q` becomes `{base}/rest?q`.
+    fn uri(&self, uri: &Uri) -> Result<Uri, GatewayError> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = if self.base.is_empty() && self.prefix == "/" {
+            // The common case: the path passes through untouched, without copying.
+            Some(
+                uri.path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            )
+        } else {
+            let rest = uri.path().strip_prefix(self.prefix.as_str()).unwrap_or("");
+            let mut p = format!("{}/{}", self.base, rest);
+            if let Some(q) = uri.query() {
+                p.push('?');
+                p.push_str(q);
+            }
+            Some(
+                p.parse()
+                    .map_err(|_| GatewayError::BadRequest("unusable request path"))?,
+            )
+        };
+        Uri::from_parts(parts).map_err(|_| GatewayError::BadRequest("unusable request path"))
+    }
+
+    pub fn host_header(&self) -> Option<HeaderValue> {
+        HeaderValue::from_str(self.authority.as_str()).ok()
+    }
 }
 
 /// A request without a session that is not a page load gets 401 rather than a redirect.

@@ -77,7 +77,7 @@ pub struct Scrubbed {
 pub fn scrub_request(
     headers: &mut HeaderMap,
     injected: &InjectedNames,
-    gateway_cookies: &[&str],
+    gateway_cookies: &[String],
     allow_websocket: bool,
 ) -> Scrubbed {
     let websocket = is_websocket_upgrade(headers);
@@ -92,16 +92,21 @@ pub fn scrub_request(
         .filter(|s| !s.is_empty())
         .collect();
 
-    let names: Vec<HeaderName> = headers.keys().cloned().collect();
-    for name in names {
-        let n = name.as_str();
-        if injected.contains(n)
-            || HOP_BY_HOP.contains(&n)
-            || connection_named.iter().any(|c| c == &canonical(n))
-            || (n.contains('_') && HOP_BY_HOP.contains(&canonical(n).as_str()))
-        {
-            headers.remove(&name);
-        }
+    // Usually nothing matches, so collect only the names to drop.
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            injected.contains(n)
+                || HOP_BY_HOP.contains(&n)
+                || (!connection_named.is_empty()
+                    && connection_named.iter().any(|c| c == &canonical(n)))
+                || (n.contains('_') && HOP_BY_HOP.contains(&canonical(n).as_str()))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
     }
 
     strip_cookies(headers, gateway_cookies);
@@ -136,8 +141,18 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Removes the gateway's cookies from `Cookie` headers, keeping the app's own cookies.
-pub fn strip_cookies(headers: &mut HeaderMap, gateway_cookies: &[&str]) {
-    if !headers.contains_key(header::COOKIE) {
+pub fn strip_cookies<S: AsRef<str>>(headers: &mut HeaderMap, gateway_cookies: &[S]) {
+    let is_ours = |c: &str| {
+        let name = c.split('=').next().unwrap_or("").trim();
+        gateway_cookies
+            .iter()
+            .any(|g| g.as_ref().eq_ignore_ascii_case(name))
+    };
+    let any_ours = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|v| v.to_str().map_or(true, |v| v.split(';').any(is_ours)));
+    if !any_ours {
         return;
     }
     let kept: Vec<String> = headers
@@ -146,11 +161,7 @@ pub fn strip_cookies(headers: &mut HeaderMap, gateway_cookies: &[&str]) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .filter(|c| {
-            let name = c.split('=').next().unwrap_or("").trim();
-            !gateway_cookies.iter().any(|g| g.eq_ignore_ascii_case(name))
-        })
+        .filter(|c| !c.is_empty() && !is_ours(c))
         .map(str::to_string)
         .collect();
     headers.remove(header::COOKIE);
@@ -213,7 +224,7 @@ mod tests {
         h.insert("x_remote_user", HeaderValue::from_static("mallory"));
         h.insert("X_Remote_USER", HeaderValue::from_static("mallory"));
         h.insert("x-other", HeaderValue::from_static("ok"));
-        scrub_request(&mut h, &names(&["x-remote-user"]), &[], false);
+        scrub_request(&mut h, &names(&["x-remote-user"]), &[] as &[String], false);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-other"));
     }
@@ -228,7 +239,7 @@ mod tests {
         );
         h.insert("http2-settings", HeaderValue::from_static("AAA"));
         h.insert("x-secret", HeaderValue::from_static("1"));
-        let s = scrub_request(&mut h, &names(&[]), &[], true);
+        let s = scrub_request(&mut h, &names(&[]), &[] as &[String], true);
         assert!(!s.websocket);
         assert!(h.is_empty(), "{h:?}");
     }

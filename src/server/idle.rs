@@ -1,54 +1,50 @@
-//! An IO wrapper that records when bytes last moved, so a watchdog can close connections that
-//! sit idle (keep-alive with no new request, or a client that stalls mid-request).
+//! An IO wrapper that counts reads and writes, so a watchdog can close connections that sit
+//! idle (keep-alive with no new request, or a client that stalls mid-request). Counting
+//! instead of timestamping keeps clock reads off the per-read path.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Activity {
-    origin: Instant,
-    last_ms: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
 }
 
 impl Activity {
     pub fn new() -> Self {
-        Self {
-            origin: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
-        }
+        Self::default()
     }
 
     fn touch(&self) {
-        self.last_ms
-            .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.events.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn idle_for(&self) -> Duration {
-        let now = self.origin.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-
-    /// Completes once nothing moved for `limit`.
+    /// Completes once nothing moved for a whole check period. Checks run every quarter of
+    /// `limit`, so an idle connection is closed after between `limit` and 1.25 × `limit`.
     pub async fn idle(&self, limit: Duration) {
+        let period = (limit / 4).max(Duration::from_millis(50));
+        let needed = 4;
+        let mut quiet = 0;
+        let mut last = self.events.load(Ordering::Relaxed);
         loop {
-            let idle = self.idle_for();
-            if idle >= limit {
-                return;
+            tokio::time::sleep(period).await;
+            let now = self.events.load(Ordering::Relaxed);
+            if now == last {
+                quiet += 1;
+                if quiet >= needed {
+                    return;
+                }
+            } else {
+                quiet = 0;
+                last = now;
             }
-            tokio::time::sleep(limit - idle).await;
         }
-    }
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

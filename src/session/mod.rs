@@ -30,8 +30,11 @@ impl SessionId {
         if v.len() != 43 {
             return None;
         }
-        let bytes = URL_SAFE_NO_PAD.decode(v).ok()?;
-        Some(Self(bytes.try_into().ok()?))
+        let mut out = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(v, &mut out) {
+            Ok(32) => Some(Self(out)),
+            _ => None,
+        }
     }
 
     pub fn to_cookie(&self) -> String {
