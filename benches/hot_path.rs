@@ -128,8 +128,12 @@ fn bench(c: &mut Criterion) {
     )
     .expect("signer");
     let s = session();
-    c.bench_function("signed_assertion_es256", |b| {
+    c.bench_function("signed_assertion_es256_uncached", |b| {
         b.iter(|| signer.sign("hr", &s).expect("sign"))
+    });
+    let key = id.key();
+    c.bench_function("signed_assertion_cached", |b| {
+        b.iter(|| signer.assertion(key, "hr", &s).expect("assertion"))
     });
 }
 

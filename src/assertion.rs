@@ -8,9 +8,15 @@ use p256::SecretKey;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use sha2::{Digest, Sha256};
 
-use crate::session::{Session, now_unix};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::session::{Session, SessionKey, now_unix};
 
 pub struct AssertionSigner {
+    /// Signed assertions per (session, app), reused for a fraction of their lifetime: an
+    /// ES256 signature costs hundreds of microseconds, a cache hit well under one.
+    cache: moka::sync::Cache<(SessionKey, String), Arc<str>>,
     key: EncodingKey,
     kid: String,
     issuer: String,
@@ -69,7 +75,15 @@ impl AssertionSigner {
             o.insert("alg".into(), "ES256".into());
         }
         let jwks = serde_json::json!({ "keys": [jwk] }).to_string();
+        // Reuse for at most a fifth of the lifetime (one minute by default), so an app always
+        // receives an assertion with most of its validity left.
+        let reuse = Duration::from_secs((ttl_secs.max(5) / 5) as u64);
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(reuse)
+            .build();
         Ok(Self {
+            cache,
             key,
             kid,
             issuer: issuer.to_string(),
@@ -81,6 +95,22 @@ impl AssertionSigner {
     /// The JWKS document apps fetch to verify assertions.
     pub fn jwks_json(&self) -> &str {
         &self.jwks
+    }
+
+    /// The assertion for this session and app, signed at most once per reuse period.
+    pub fn assertion(
+        &self,
+        session_key: SessionKey,
+        app_id: &str,
+        session: &Session,
+    ) -> Result<Arc<str>, jsonwebtoken::errors::Error> {
+        let key = (session_key, app_id.to_string());
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        let jwt: Arc<str> = self.sign(app_id, session)?.into();
+        self.cache.insert(key, jwt.clone());
+        Ok(jwt)
     }
 
     pub fn sign(

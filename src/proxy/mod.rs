@@ -83,9 +83,14 @@ pub async fn handle(
     if let Some(s) = &session {
         claims::apply(req.headers_mut(), &app.headers, s);
         if let Some(h) = &app.assertion_header {
+            // A session always came from a cookie id; the id's hash keys the assertion cache.
+            let key = session_cookie
+                .as_ref()
+                .map(SessionId::key)
+                .ok_or_else(|| GatewayError::Internal("session without id".into()))?;
             let jwt = gw
                 .signer
-                .sign(&app.id, s)
+                .assertion(key, &app.id, s)
                 .map_err(|e| GatewayError::Internal(e.to_string()))?;
             if let Ok(v) = HeaderValue::from_str(&jwt) {
                 req.headers_mut().insert(h.clone(), v);
