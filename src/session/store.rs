@@ -36,6 +36,18 @@ pub struct SqliteSessionStore {
 impl SqliteSessionStore {
     /// Opens (creating if needed) the database and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        // SQLite creates the file but not its folder; a fresh checkout has no `data/` yet.
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .map(|p| p.split('?').next().unwrap_or(p))
+        {
+            if let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+            }
+        }
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
