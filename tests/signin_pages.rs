@@ -145,7 +145,7 @@ async fn http_listener_redirects_known_hosts_only() {
         r.headers()["location"],
         format!("https://{APP_HOST}:{}/path?q=1", gw.port).as_str()
     );
-    let r = get(format!("{LOGIN_HOST}")).await;
+    let r = get(LOGIN_HOST.to_string()).await;
     assert_eq!(r.status(), 308);
     for evil in [
         "evil.test",

@@ -40,13 +40,11 @@ impl SqliteSessionStore {
         if let Some(path) = url
             .strip_prefix("sqlite://")
             .map(|p| p.split('?').next().unwrap_or(p))
-        {
-            if let Some(dir) = std::path::Path::new(path)
+            && let Some(dir) = std::path::Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
-            }
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
         }
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
