@@ -126,11 +126,12 @@ async fn run(path: PathBuf, config: borderless::config::Config) -> anyhow::Resul
         tracing::info!(addr = %l.local_addr()?, "listening");
     }
     let limits = config.limits.clone();
+    let workers = config.workers;
     let public_url = config.public_url.clone();
     let gw = borderless::build(config).await?;
     borderless::reload_on_sighup(gw.clone(), path)?;
     borderless::purge_expired_sessions(gw.clone());
-    tracing::info!(%public_url, "gateway ready");
+    tracing::info!(%public_url, workers, "gateway ready");
 
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
@@ -147,6 +148,5 @@ async fn run(path: PathBuf, config: borderless::config::Config) -> anyhow::Resul
         tracing::info!("shutting down");
         trigger.cancel();
     });
-    borderless::server::serve(gw, listeners, limits, shutdown).await;
-    Ok(())
+    borderless::server::serve_threaded(gw, listeners, limits, shutdown, workers).await
 }

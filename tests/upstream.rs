@@ -274,6 +274,10 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(refused, "listener still accepting after shutdown began");
+    assert!(
+        !in_flight.is_finished(),
+        "new connections must be refused while the old request is still running"
+    );
     let status = in_flight
         .await
         .expect("join")

@@ -42,6 +42,9 @@ pub struct GatewaySection {
     pub metrics_allow: Vec<String>,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Worker threads serving connections; 0 means one per CPU.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 fn default_database_url() -> String {

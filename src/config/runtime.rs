@@ -23,6 +23,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub metrics_allow: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// Worker threads (each a single-threaded runtime), at least 1.
+    pub workers: usize,
     pub listeners: Vec<Listener>,
     pub limits: Limits,
     pub session: SessionSettings,
@@ -523,6 +525,12 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
         trusted_proxies,
         metrics_allow,
         log_format: fc.gateway.log_format,
+        workers: match fc.gateway.workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        },
         listeners,
         limits,
         session,

@@ -19,9 +19,11 @@ use crate::response::{Body, BoxError};
 
 pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-#[derive(Clone)]
+/// One connection pool per thread: with thread-per-core workers a pooled connection is
+/// always driven by the thread that uses it.
 pub struct Upstream {
-    client: Client<HttpsConnector, Body>,
+    connector: HttpsConnector,
+    clients: thread_local::ThreadLocal<Client<HttpsConnector, Body>>,
     response_timeout: Duration,
 }
 
@@ -54,19 +56,25 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         Ok(Self {
-            client,
+            connector,
+            clients: thread_local::ThreadLocal::new(),
             response_timeout,
+        })
+    }
+
+    fn client(&self) -> &Client<HttpsConnector, Body> {
+        self.clients.get_or(|| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(256)
+                .build(self.connector.clone())
         })
     }
 
     /// Sends the request and returns the upstream's response with a streaming body.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, GatewayError> {
-        let fut = self.client.request(req);
+        let fut = self.client().request(req);
         let resp = match tokio::time::timeout(self.response_timeout, fut).await {
             Err(_) => return Err(GatewayError::GatewayTimeout),
             Ok(Err(e)) => return Err(classify(&e)),

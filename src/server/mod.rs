@@ -25,6 +25,7 @@ use crate::config::{Limits, normalize_authority};
 use crate::gateway::Gateway;
 use crate::response::{self, Body};
 
+#[derive(Clone)]
 pub enum Kind {
     Https(TlsAcceptor),
     RedirectToHttps,
@@ -57,15 +58,91 @@ pub async fn bind(config: &crate::config::Config) -> anyhow::Result<Vec<Bound>> 
     Ok(out)
 }
 
-/// Serves until `shutdown` is cancelled, then drains connections for at most the grace period.
+/// Serves on `workers` threads, each running its own single-threaded runtime and accepting
+/// from the same sockets. A client connection, the upstream connections it uses and their
+/// tasks then stay on one thread, with no cross-thread wake-ups per request (the way nginx
+/// runs one event loop per worker). Returns once every worker has drained.
+pub async fn serve_threaded(
+    gw: Arc<Gateway>,
+    listeners: Vec<Bound>,
+    limits: Limits,
+    shutdown: CancellationToken,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let mut sockets = Vec::new();
+    for b in listeners {
+        sockets.push((b.tcp.into_std()?, b.kind));
+    }
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut finished = Vec::new();
+    for i in 0..workers.max(1) {
+        let mut mine = Vec::new();
+        for (s, k) in &sockets {
+            mine.push((s.try_clone()?, k.clone()));
+        }
+        let (gw, limits, permits, shutdown) = (
+            gw.clone(),
+            limits.clone(),
+            permits.clone(),
+            shutdown.clone(),
+        );
+        let (done, finished_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("borderless-worker-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("worker {i}: cannot start a runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut bound = Vec::new();
+                    for (s, kind) in mine {
+                        match TcpListener::from_std(s) {
+                            Ok(tcp) => bound.push(Bound { tcp, kind }),
+                            Err(e) => tracing::error!("worker {i}: listener: {e}"),
+                        }
+                    }
+                    serve_with(gw, bound, limits, permits, shutdown).await;
+                });
+                let _ = done.send(());
+            })?;
+        finished.push(finished_rx);
+    }
+    // The workers hold their own copies; closing ours lets the listening sockets close as
+    // soon as the workers stop accepting, so new connections are refused during the drain.
+    drop(sockets);
+    for f in finished {
+        let _ = f.await;
+    }
+    Ok(())
+}
+
+/// Serves on the current runtime until `shutdown` is cancelled, then drains connections for
+/// at most the grace period.
 pub async fn serve(
     gw: Arc<Gateway>,
     listeners: Vec<Bound>,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
-    let graceful = Arc::new(GracefulShutdown::new());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    serve_with(gw, listeners, limits, permits, shutdown).await;
+}
+
+async fn serve_with(
+    gw: Arc<Gateway>,
+    listeners: Vec<Bound>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
     let mut tasks = Vec::new();
     for l in listeners {
         tasks.push(tokio::spawn(accept_loop(

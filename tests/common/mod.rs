@@ -162,12 +162,16 @@ impl GatewaySlot {
             tcp,
             kind: borderless::server::Kind::Https(acceptor),
         }];
-        let task = tokio::spawn(borderless::server::serve(
-            gw.clone(),
-            listeners,
-            limits_rt,
-            shutdown.clone(),
-        ));
+        // Two worker threads, as in production (`serve_threaded`), so tests exercise the
+        // thread-per-core path and its per-thread upstream pools.
+        let task = tokio::spawn({
+            let (gw, shutdown) = (gw.clone(), shutdown.clone());
+            async move {
+                borderless::server::serve_threaded(gw, listeners, limits_rt, shutdown, 2)
+                    .await
+                    .expect("serve");
+            }
+        });
         TestGateway {
             gw,
             port,
