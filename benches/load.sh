@@ -5,12 +5,15 @@
 #   3. auth off   wrk → Borderless (TLS, app with auth = "none") → fast upstream
 #   4. session    wrk → Borderless (TLS, valid session cookie, identity headers) → fast upstream
 # The session comes from a real sign-in at oidc-provider, driven with curl.
-# Usage: bash benches/load.sh [duration=10s] [connections=32]
+# Usage: bash benches/load.sh [duration=10s] [connections=32] [rounds=3]
+# Scenarios are interleaved round by round and the median round is reported, because on a
+# small machine wrk, nginx and the gateway share the cores and single runs are noisy.
 # Prints a Markdown table; docs/benchmarks.md holds the latest results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10s}"
 CONN="${2:-32}"
+ROUNDS="${3:-3}"
 THREADS=2
 P_UP=18081 P_NGINX=18443 P_GW=18444 P_IDP=18400
 
@@ -117,9 +120,8 @@ cookie=$(awk '$6 == "__Host-borderless_session" { print $7 }' "$jar" | head -1)
 check=$(curl -sk -o /dev/null -w '%{http_code}' -H "Cookie: __Host-borderless_session=$cookie" "https://localhost:$P_GW/")
 [[ "$check" == 200 ]] || { echo "session check returned $check" >&2; exit 1; }
 
-run() { # name, wrk args...
+run() { # name, wrk args... → "name|rps|p50|p99|non2xx"
   local name="$1"; shift
-  wrk -t"$THREADS" -c"$CONN" -d2s "$@" >/dev/null 2>&1 # warm-up: pools, caches
   local out; out=$(wrk -t"$THREADS" -c"$CONN" -d"$DUR" --latency "$@")
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
@@ -129,24 +131,45 @@ run() { # name, wrk args...
   printf '%s|%s|%s|%s|%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
 }
 
-results=()
-results+=("$(run "direct to upstream (http)" "http://127.0.0.1:$P_UP/")")
-results+=("$(run "nginx proxy_pass (https)" "https://127.0.0.1:$P_NGINX/")")
-results+=("$(run "borderless, auth off (https)" -H "Host: open.localhost:$P_GW" "https://127.0.0.1:$P_GW/")")
-results+=("$(run "borderless, valid session (https)" -H "Host: localhost:$P_GW" -H "Cookie: __Host-borderless_session=$cookie" "https://127.0.0.1:$P_GW/")")
+names=("direct to upstream (http)" "nginx proxy_pass (https)" "borderless, auth off (https)" "borderless, valid session (https)")
+scenario() { # index → wrk arguments
+  case "$1" in
+    0) echo "http://127.0.0.1:$P_UP/" ;;
+    1) echo "https://127.0.0.1:$P_NGINX/" ;;
+    2) echo "-H|Host: open.localhost:$P_GW|https://127.0.0.1:$P_GW/" ;;
+    3) echo "-H|Host: localhost:$P_GW|-H|Cookie: __Host-borderless_session=$cookie|https://127.0.0.1:$P_GW/" ;;
+  esac
+}
+all="$work/rounds.txt"
+: >"$all"
+for i in 0 1 2 3; do # warm-up: pools, caches, TLS sessions
+  IFS='|' read -r -a args <<<"$(scenario "$i")"
+  wrk -t"$THREADS" -c"$CONN" -d2s "${args[@]}" >/dev/null 2>&1
+done
+for round in $(seq "$ROUNDS"); do
+  for i in 0 1 2 3; do
+    IFS='|' read -r -a args <<<"$(scenario "$i")"
+    echo "$round|$i|$(run "${names[$i]}" "${args[@]}")" >>"$all"
+  done
+done
+
+median_row() { # scenario index → the row of its median-throughput round
+  awk -F'|' -v i="$1" '$2 == i { print $4 "|" $0 }' "$all" | sort -t'|' -k1,1g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2)' | cut -d'|' -f4-
+}
 
 echo
-echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk -t$THREADS -c$CONN -d$DUR (after a 2 s warm-up)"
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk -t$THREADS -c$CONN -d$DUR, $ROUNDS interleaved rounds, median round shown"
 echo
-echo "| scenario | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---:|---:|---:|---:|"
-for r in "${results[@]}"; do
-  IFS='|' read -r n rps p50 p99 bad <<<"$r"
-  echo "| $n | $rps | $p50 | $p99 | $bad |"
+echo "| scenario | requests/s | p50 | p99 | non-2xx | all rounds (req/s) |"
+echo "|---|---:|---:|---:|---:|---|"
+for i in 0 1 2 3; do
+  IFS='|' read -r n rps p50 p99 bad <<<"$(median_row "$i")"
+  rounds=$(awk -F'|' -v i="$i" '$2 == i { printf "%s%.0f", sep, $4; sep = ", " }' "$all")
+  echo "| $n | $rps | $p50 | $p99 | $bad | $rounds |"
 done
-IFS='|' read -r _ nginx_rps _ _ _ <<<"${results[1]}"
-IFS='|' read -r _ off_rps _ _ _ <<<"${results[2]}"
-IFS='|' read -r _ on_rps _ _ _ <<<"${results[3]}"
+IFS='|' read -r _ nginx_rps _ _ _ <<<"$(median_row 1)"
+IFS='|' read -r _ off_rps _ _ _ <<<"$(median_row 2)"
+IFS='|' read -r _ on_rps _ _ _ <<<"$(median_row 3)"
 echo
 awk -v on="$on_rps" -v off="$off_rps" -v ng="$nginx_rps" 'BEGIN {
   printf "session / auth-off throughput: %.1f %%\nsession / nginx throughput: %.2fx\n", 100*on/off, on/ng }'
