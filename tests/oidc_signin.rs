@@ -61,15 +61,18 @@ async fn guest_signs_in_at_real_provider_and_app_sees_identity_headers() {
     assert_eq!(resp.status(), 200, "final page: {:?}", resp.url());
     // Back on the page first asked for, on the app host (through a handoff from the login host).
     assert_eq!(resp.url().as_str(), gw.url(APP_HOST, "/reports?q=1"));
-    let json: serde_json::Value = client
+    let resp = client
         .get(gw.url(APP_HOST, "/whoami"))
         .header("accept", "application/json")
         .send()
         .await
-        .expect("app request")
-        .json()
-        .await
-        .expect("echo json");
+        .expect("app request");
+    assert_eq!(
+        resp.version(),
+        http::Version::HTTP_2,
+        "ALPN negotiates HTTP/2"
+    );
+    let json: serde_json::Value = resp.json().await.expect("echo json");
     assert_eq!(header(&json, "x-remote-user"), vec!["alice@fabrikam.test"]);
     assert_eq!(header(&json, "x-remote-name"), vec!["Alice Fabrikam"]);
     assert_eq!(

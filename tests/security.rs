@@ -26,6 +26,7 @@ upstream = "http://{echo}"
 [app.headers]
 X-Remote-User = "email"
 X-Remote-Groups = "groups"
+X-Remote-Name = "name"
 
 [[app]]
 id = "public"
@@ -463,5 +464,40 @@ async fn path_and_host_confusion_are_refused() {
         .await
         .expect("upper-case host");
     assert_eq!(r.status(), 200);
+    gw_stop(env).await;
+}
+
+#[tokio::test]
+async fn hostile_claim_values_cannot_inject_headers() {
+    let env = start().await;
+    let gw = &env.gw;
+    env._idp.set(|s| {
+        s.userinfo_name = format!(
+            "Eve\r\nX-Remote-User: admin@contoso.test\u{0}\t{}",
+            "x".repeat(5000)
+        )
+    });
+    let b = signed_in(gw).await;
+    let r = b
+        .client
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("request");
+    let json: serde_json::Value = r.json().await.expect("echo");
+    assert_eq!(
+        echoed(&json, "x-remote-user"),
+        vec!["user1@partner.test"],
+        "{json}"
+    );
+    let name = echoed(&json, "x-remote-name");
+    assert_eq!(name.len(), 1);
+    assert!(
+        name[0].starts_with("EveX-Remote-User: admin@contoso.test"),
+        "{}",
+        &name[0][..60]
+    );
+    assert!(!name[0].contains(['\r', '\n', '\0', '\t']));
+    assert_eq!(name[0].len(), borderless::proxy::claims::MAX_HEADER_VALUE);
     gw_stop(env).await;
 }

@@ -130,3 +130,44 @@ impl SessionManager {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SqliteSessionStore;
+
+    fn session(expires_in: i64) -> Session {
+        let now = now_unix();
+        Session {
+            user_key: "iss#u".into(),
+            idp: "op".into(),
+            issuer: "iss".into(),
+            subject: "u".into(),
+            attributes: Default::default(),
+            amr: vec![],
+            acr: None,
+            auth_time: now,
+            created_at: now,
+            expires_at: now + expires_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_not_served_even_from_the_cache() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = SqliteSessionStore::open(&url).await.expect("store");
+        let m = SessionManager::new(Arc::new(store), 100, Duration::from_secs(300));
+        let live = m.create(session(3600)).await.expect("create");
+        let dead = m.create(session(-1)).await.expect("create");
+        assert!(m.get(&live).await.expect("get").is_some());
+        assert!(m.get(&dead).await.expect("get").is_none());
+        // The cache entry's lifetime is bounded by the session's expiry, not only the TTL.
+        let e = SessionExpiry {
+            ttl: Duration::from_secs(300),
+        };
+        let ttl = e.expire_after_create(&live.key(), &Arc::new(session(10)), Instant::now());
+        assert!(ttl.is_some_and(|t| t <= Duration::from_secs(10)));
+        assert_eq!(m.purge_expired().await.expect("purge"), 1);
+    }
+}

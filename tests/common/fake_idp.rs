@@ -57,6 +57,8 @@ pub struct Scenario {
     pub alg_none: bool,
     /// `sub` the UserInfo endpoint answers with (defaults to the ID token's).
     pub userinfo_sub: Option<String>,
+    /// `name` the UserInfo endpoint answers with.
+    pub userinfo_name: String,
     pub jwks_fetches: usize,
 }
 
@@ -78,6 +80,7 @@ impl FakeIdp {
             mutate: Box::new(|_| {}),
             alg_none: false,
             userinfo_sub: None,
+            userinfo_name: "User One".into(),
             jwks_fetches: 0,
         }));
         let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -232,7 +235,7 @@ async fn handle(
             let sub = s.userinfo_sub.clone().unwrap_or_else(|| "user-1".into());
             json(
                 StatusCode::OK,
-                serde_json::json!({ "sub": sub, "email": "user1@partner.test", "name": "User One", "groups": ["g1", "g2"] }),
+                serde_json::json!({ "sub": sub, "email": "user1@partner.test", "name": s.userinfo_name, "groups": ["g1", "g2"] }),
             )
         }
         _ => json(
