@@ -10,16 +10,16 @@ use common::fake_idp::{FakeIdp, SigningKey};
 use common::{APP_HOST, TestGateway, echoed};
 
 async fn start() -> (TestGateway, FakeIdp) {
-    let echo = common::start_echo().await;
-    let idp = FakeIdp::start().await;
-    let idp_toml = idp.idp_toml();
-    let gw = TestGateway::start("", |port| {
-        format!(
-            "{idp_toml}\n[[app]]\nid = \"hr\"\nhost = \"{APP_HOST}:{port}\"\nupstream = \"http://{echo}\"\n[app.headers]\nX-Remote-User = \"email\"\n"
+    common::with_fake_idp("", |port, echo| {
+        common::app_toml(
+            "hr",
+            APP_HOST,
+            port,
+            echo,
+            "[app.headers]\nX-Remote-User = \"email\"",
         )
     })
-    .await;
-    (gw, idp)
+    .await
 }
 
 /// Runs the whole browser round trip and returns the final status and body.

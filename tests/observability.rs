@@ -6,11 +6,8 @@ use common::fake_idp::FakeIdp;
 use common::{APP_HOST, LOGIN_HOST, TestGateway};
 
 async fn start(metrics_allow: &str) -> (TestGateway, FakeIdp) {
-    let echo = common::start_echo().await;
-    let idp = FakeIdp::start().await;
-    let idp_toml = idp.idp_toml();
-    let gw = TestGateway::start("", |port| {
-        format!("{idp_toml}\n[[app]]\nid = \"hr\"\nhost = \"{APP_HOST}:{port}\"\nupstream = \"http://{echo}\"\n")
+    let (gw, idp) = common::with_fake_idp("", |port, echo| {
+        common::app_toml("hr", APP_HOST, port, echo, "")
     })
     .await;
     if !metrics_allow.is_empty() {
@@ -46,22 +43,12 @@ async fn health_metrics_and_request_ids() {
 
     // Sign in (one success), make requests, then read the metrics.
     assert_eq!(
-        client
-            .get(gw.url(APP_HOST, "/"))
-            .send()
-            .await
-            .expect("sign in")
-            .status(),
+        common::status_of(&client, &gw.url(APP_HOST, "/")).await,
         200
     );
     for _ in 0..3 {
         assert_eq!(
-            client
-                .get(gw.url(APP_HOST, "/x"))
-                .send()
-                .await
-                .expect("req")
-                .status(),
+            common::status_of(&client, &gw.url(APP_HOST, "/x")).await,
             200
         );
     }

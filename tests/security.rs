@@ -289,19 +289,11 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
     let env = start().await;
     let gw = &env.gw;
     let b = json_client(gw);
-    let manual = gw
-        .client_builder()
-        .cookie_provider(b.jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("c");
+    let manual = b.manual(gw);
     // Start a sign-in and stop at the provider's redirect back to us.
-    let r = manual.get(gw.url(APP_HOST, "/")).send().await.expect("app");
-    let to_login = r.headers()["location"].to_str().expect("loc").to_string();
-    let r = manual.get(&to_login).send().await.expect("signin");
-    let to_idp = r.headers()["location"].to_str().expect("loc").to_string();
-    let r = manual.get(&to_idp).send().await.expect("idp");
-    let callback = r.headers()["location"].to_str().expect("loc").to_string();
+    let to_login = common::redirect_of(&manual, &gw.url(APP_HOST, "/")).await;
+    let to_idp = common::redirect_of(&manual, &to_login).await;
+    let callback = common::redirect_of(&manual, &to_idp).await;
     assert!(callback.contains("/.borderless/callback/fake"));
 
     // Duplicated `state` (also when encoded differently) is refused, and the flow is gone.
@@ -316,18 +308,14 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
     assert_eq!(r.status(), 400, "any failure deletes the flow state");
 
     // A fresh flow: completing works once; replaying the callback does not.
-    let r = manual.get(&to_login).send().await.expect("signin 2");
-    let to_idp = r.headers()["location"].to_str().expect("loc").to_string();
-    let r = manual.get(&to_idp).send().await.expect("idp 2");
-    let callback = r.headers()["location"].to_str().expect("loc").to_string();
+    let to_idp = common::redirect_of(&manual, &to_login).await;
+    let callback = common::redirect_of(&manual, &to_idp).await;
     let dup_code = format!("{callback}&code=again");
     let r = manual.get(&dup_code).send().await.expect("dup code");
     assert_eq!(r.status(), 400, "duplicate code refused");
 
-    let r = manual.get(&to_login).send().await.expect("signin 3");
-    let to_idp = r.headers()["location"].to_str().expect("loc").to_string();
-    let r = manual.get(&to_idp).send().await.expect("idp 3");
-    let callback = r.headers()["location"].to_str().expect("loc").to_string();
+    let to_idp = common::redirect_of(&manual, &to_login).await;
+    let callback = common::redirect_of(&manual, &to_idp).await;
     let flow_cookie = b.cookies_for(&gw.url(LOGIN_HOST, "/"));
     let ok = manual.get(&callback).send().await.expect("callback");
     assert_eq!(ok.status(), 302, "genuine callback completes");
@@ -355,12 +343,7 @@ async fn handoff_codes_are_single_use_host_bound_and_browser_bound() {
     let env = start().await;
     let gw = &env.gw;
     let b = json_client(gw);
-    let manual = gw
-        .client_builder()
-        .cookie_provider(b.jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("c");
+    let manual = b.manual(gw);
     let mut url = gw.url(APP_HOST, "/");
     let mut handoff = None;
     for _ in 0..8 {
@@ -389,14 +372,8 @@ async fn handoff_codes_are_single_use_host_bound_and_browser_bound() {
     assert_eq!(r.status(), 400, "a code works at most once");
 
     // A fresh code presented at another host is refused.
-    let r = manual
-        .get(gw.url(APP_HOST, "/"))
-        .send()
-        .await
-        .expect("again");
-    let to_login = r.headers()["location"].to_str().expect("loc").to_string();
-    let r = manual.get(&to_login).send().await.expect("login");
-    let handoff = r.headers()["location"].to_str().expect("loc").to_string();
+    let to_login = common::redirect_of(&manual, &gw.url(APP_HOST, "/")).await;
+    let handoff = common::redirect_of(&manual, &to_login).await;
     assert!(
         handoff.contains("/.borderless/handoff"),
         "already signed in at the login host: {handoff}"

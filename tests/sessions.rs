@@ -34,12 +34,7 @@ async fn cookie_is_opaque_host_only_and_renewed_at_every_sign_in() {
     let manual = gw.manual_client();
     // Walk the flow by hand to see the Set-Cookie headers.
     let b = gw.browser();
-    let walk = gw
-        .client_builder()
-        .cookie_provider(b.jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("c");
+    let walk = b.manual(&gw);
     let mut url = gw.url(APP_HOST, "/");
     let mut set_cookies = Vec::new();
     for _ in 0..8 {
@@ -112,12 +107,7 @@ async fn revoked_sessions_are_sent_to_sign_in_on_the_next_request() {
     let (gw, _idp, _) = start().await;
     let b = gw.browser();
     assert_eq!(
-        b.client
-            .get(gw.url(APP_HOST, "/"))
-            .send()
-            .await
-            .expect("sign in")
-            .status(),
+        common::status_of(&b.client, &gw.url(APP_HOST, "/")).await,
         200
     );
     let cookie = b.cookies_for(&gw.url(APP_HOST, "/"));
@@ -166,12 +156,7 @@ async fn revoked_sessions_are_sent_to_sign_in_on_the_next_request() {
     // Revoking a single session by id works the same way.
     let b2 = gw.browser();
     assert_eq!(
-        b2.client
-            .get(gw.url(APP_HOST, "/"))
-            .send()
-            .await
-            .expect("sign in")
-            .status(),
+        common::status_of(&b2.client, &gw.url(APP_HOST, "/")).await,
         200
     );
     let cookie2 = b2.cookies_for(&gw.url(APP_HOST, "/"));
@@ -198,12 +183,7 @@ async fn sessions_survive_a_gateway_restart() {
     let gw = slot.start("", &sections(&idp, echo, port)).await;
     let b = gw.browser();
     assert_eq!(
-        b.client
-            .get(gw.url(APP_HOST, "/"))
-            .send()
-            .await
-            .expect("sign in")
-            .status(),
+        common::status_of(&b.client, &gw.url(APP_HOST, "/")).await,
         200
     );
     let cookie = b.cookies_for(&gw.url(APP_HOST, "/"));

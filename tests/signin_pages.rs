@@ -25,12 +25,7 @@ async fn several_providers_get_a_choice_page_and_each_one_works() {
     })
     .await;
     let manual = gw.manual_client();
-    let r = manual
-        .get(gw.url(APP_HOST, "/x"))
-        .send()
-        .await
-        .expect("app");
-    let to_login = r.headers()["location"].to_str().expect("loc").to_string();
+    let to_login = common::redirect_of(&manual, &gw.url(APP_HOST, "/x")).await;
     assert!(
         to_login.starts_with(&gw.url(LOGIN_HOST, "/.borderless/signin?")),
         "{to_login}"

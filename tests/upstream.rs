@@ -149,17 +149,11 @@ async fn large_bodies_stream_both_ways() {
 }
 
 async fn websocket_env() -> (TestGateway, FakeIdp) {
-    let echo = common::start_echo().await;
-    let idp = FakeIdp::start().await;
-    let idp_toml = idp.idp_toml();
-    let gw = TestGateway::start("", |port| {
-        format!(
-            "{idp_toml}\n[[app]]\nid = \"ws\"\nhost = \"{APP_HOST}:{port}\"\nupstream = \"http://{echo}\"\nwebsocket = true\n\
-             [[app]]\nid = \"nows\"\nhost = \"{OTHER_HOST}:{port}\"\nupstream = \"http://{echo}\"\n"
-        )
+    common::with_fake_idp("", |port, echo| {
+        common::app_toml("ws", APP_HOST, port, echo, "websocket = true")
+            + &common::app_toml("nows", OTHER_HOST, port, echo, "")
     })
-    .await;
-    (gw, idp)
+    .await
 }
 
 async fn ws_connect(

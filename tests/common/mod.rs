@@ -359,3 +359,65 @@ pub fn echoed<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
         .filter_map(|h| h[1].as_str())
         .collect()
 }
+
+impl Browser {
+    /// A client sharing this browser's cookie jar that does not follow redirects.
+    pub fn manual(&self, gw: &TestGateway) -> reqwest::Client {
+        gw.client_builder()
+            .cookie_provider(self.jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+}
+
+/// The `Location` of a redirect response.
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("expected a redirect, got {}", r.status()))
+        .to_string()
+}
+
+/// GET `url` and return the status.
+pub async fn status_of(client: &reqwest::Client, url: &str) -> u16 {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .status()
+        .as_u16()
+}
+
+/// GET `url` and return where it redirects to.
+pub async fn redirect_of(client: &reqwest::Client, url: &str) -> String {
+    location(
+        &client
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}")),
+    )
+}
+
+/// The common setup: the echo upstream, a stand-in IdP (`fake`) and a gateway whose apps
+/// `apps(port, echo)` describes in TOML.
+pub async fn with_fake_idp(
+    limits: &str,
+    apps: impl FnOnce(u16, SocketAddr) -> String,
+) -> (TestGateway, fake_idp::FakeIdp) {
+    let echo = start_echo().await;
+    let idp = fake_idp::FakeIdp::start().await;
+    let idp_toml = idp.idp_toml();
+    let gw = TestGateway::start(limits, |port| format!("{idp_toml}\n{}", apps(port, echo))).await;
+    (gw, idp)
+}
+
+/// TOML for one app on `host:port` in front of `upstream`, plus extra lines.
+pub fn app_toml(id: &str, host: &str, port: u16, upstream: SocketAddr, extra: &str) -> String {
+    format!(
+        "[[app]]\nid = \"{id}\"\nhost = \"{host}:{port}\"\nupstream = \"http://{upstream}\"\n{extra}\n"
+    )
+}
