@@ -243,3 +243,44 @@ async fn sighup_reloads_good_config_and_keeps_serving_on_a_broken_one() {
         .expect("wait");
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = TestPki::create(dir.path());
+    let port = free_port();
+    let cfg = dir.path().join("gateway.toml");
+    let echo = common::start_echo().await;
+    write_config(
+        &cfg,
+        port,
+        dir.path(),
+        &pki,
+        &app("one", OTHER_HOST, port, echo),
+    );
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    std::fs::write(
+        &cfg,
+        text.replacen("[gateway]\n", "[gateway]\nlog_format = \"json\"\n", 1),
+    )
+    .expect("write");
+    let mut child = tokio::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("BORDERLESS_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut log = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), log.next_line())
+        .await
+        .expect("a log line")
+        .expect("read")
+        .expect("line");
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(v["level"], "INFO", "{v}");
+    assert!(v["fields"]["message"].is_string(), "{v}");
+}
