@@ -40,11 +40,13 @@ pub async fn handle(
     }
 
     // scrub: computed before anything reads identity from the request.
+    // Apps build absolute URLs from X-Forwarded-Host; the default port would only clutter them.
+    let public_host = ctx.host.strip_suffix(":443").unwrap_or(&ctx.host);
     let fwd = forwarded::compute(
         req.headers(),
         ctx.peer.ip(),
         &rt.config.trusted_proxies,
-        &ctx.host,
+        public_host,
     );
     let session_cookie =
         scrub::cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie);

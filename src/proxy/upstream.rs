@@ -104,9 +104,6 @@ fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
         }
         src = s.source();
     }
-    if e.is_connect() && format!("{e:?}").contains("ConnectTimeout") {
-        return GatewayError::GatewayTimeout;
-    }
     GatewayError::BadGateway(format!("{e:?}"))
 }
 
