@@ -239,10 +239,11 @@ impl Gateway {
             }
             return Err(GatewayError::NotFound);
         };
-        if let Some(a) = rt.app(&app.id) {
-            *app_label = a.label.clone();
-        }
-        proxy::handle(self, rt, &app, req, ctx).await
+        let app_rt = rt
+            .app(&app.id)
+            .ok_or_else(|| GatewayError::Internal(format!("app {} has no runtime", app.id)))?;
+        *app_label = app_rt.label.clone();
+        proxy::handle(self, rt, &app, app_rt, req, ctx).await
     }
 }
 

@@ -10,14 +10,14 @@ pub mod upstream;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::config::AppConfig;
 use crate::error::GatewayError;
-use crate::gateway::{Gateway, RequestCtx, Runtime};
+use crate::gateway::{AppRuntime, Gateway, RequestCtx, Runtime};
 use crate::policy::{self, Decision};
-use crate::response::{self, Body};
+use crate::response::Body;
 use crate::session::{Session, SessionId};
 use crate::signin;
 
@@ -26,13 +26,10 @@ pub async fn handle(
     gw: &Gateway,
     rt: &Runtime,
     app: &Arc<AppConfig>,
+    app_rt: &AppRuntime,
     mut req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let app_rt = rt
-        .app(&app.id)
-        .ok_or_else(|| GatewayError::Internal(format!("app {} has no runtime", app.id)))?;
-
     // The body limit is checked up front when the client declares a length; chunked bodies
     // are counted while they stream (see `upstream::limited_body`).
     if declared_length(&req).is_some_and(|n| n > app.max_body_bytes) {
@@ -198,8 +195,4 @@ impl UpstreamTarget {
 pub fn is_navigation(req: &Request<Incoming>) -> bool {
     matches!(*req.method(), Method::GET | Method::HEAD)
         && !scrub::is_websocket_upgrade(req.headers())
-}
-
-pub fn status_page(status: StatusCode) -> Response<Body> {
-    response::text(status, status.canonical_reason().unwrap_or(""))
 }

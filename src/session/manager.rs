@@ -39,7 +39,6 @@ impl SessionManager {
         let cache = Cache::builder()
             .max_capacity(capacity)
             .expire_after(SessionExpiry { ttl })
-            .support_invalidation_closures()
             .build();
         Self {
             store,
@@ -105,16 +104,11 @@ impl SessionManager {
     /// Revokes every session of a user; returns how many there were.
     pub async fn revoke_user(&self, user_key: &str) -> Result<usize, StoreError> {
         let keys = self.store.delete_user(user_key).await?;
+        // Every cached session is also in the store (`create` writes the store first), so the
+        // keys the store returns are all the cache can hold for this user.
         for k in &keys {
             self.cache.invalidate(k).await;
         }
-        // A session cached but not yet visible in the store cannot exist: create() writes the
-        // store first. Still, sweep the cache by user for sessions loaded concurrently.
-        let user = user_key.to_string();
-        let _ = self
-            .cache
-            .invalidate_entries_if(move |_, s| s.user_key == user);
-        self.cache.run_pending_tasks().await;
         Ok(keys.len())
     }
 

@@ -292,7 +292,7 @@ async fn callback(
         Some(id) => gw.flows.take(id).await,
         None => None,
     };
-    let result = finish_callback(gw, rt, req, idp, pending.as_deref()).await;
+    let result = finish_callback(rt, req, idp, pending.as_deref()).await;
     let metric_idp = if rt.idp(idp).is_some() {
         idp
     } else {
@@ -337,7 +337,6 @@ async fn callback(
 }
 
 async fn finish_callback<'p>(
-    _gw: &Gateway,
     rt: &Runtime,
     req: &Request<Incoming>,
     idp: &str,
