@@ -103,9 +103,8 @@ pub async fn handle(
 
     // upstream
     *req.uri_mut() = app_rt.target.uri(req.uri())?;
-    if let Some(v) = app_rt.target.host_header() {
-        req.headers_mut().insert(header::HOST, v);
-    }
+    req.headers_mut()
+        .insert(header::HOST, app_rt.target.host_header());
     *req.version_mut() = http::Version::HTTP_11;
     let client_upgrade = scrubbed.websocket.then(|| hyper::upgrade::on(&mut req));
     let req = req.map(|b| upstream::limited_body(b, app.max_body_bytes));
@@ -147,6 +146,8 @@ pub struct UpstreamTarget {
     base: String,
     /// The app's external path prefix.
     prefix: String,
+    /// `Host` sent upstream: the upstream's authority.
+    host: HeaderValue,
 }
 
 impl UpstreamTarget {
@@ -156,6 +157,9 @@ impl UpstreamTarget {
             authority: app.upstream[url::Position::BeforeHost..url::Position::AfterPort].parse()?,
             base: app.upstream.path().trim_end_matches('/').to_string(),
             prefix: app.path_prefix.clone(),
+            host: HeaderValue::from_str(
+                &app.upstream[url::Position::BeforeHost..url::Position::AfterPort],
+            )?,
         })
     }
 
@@ -186,8 +190,8 @@ impl UpstreamTarget {
         Uri::from_parts(parts).map_err(|_| GatewayError::BadRequest("unusable request path"))
     }
 
-    pub fn host_header(&self) -> Option<HeaderValue> {
-        HeaderValue::from_str(self.authority.as_str()).ok()
+    pub fn host_header(&self) -> HeaderValue {
+        self.host.clone()
     }
 }
 
