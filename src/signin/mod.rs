@@ -224,6 +224,7 @@ async fn signin(
 
     let provider = match idp {
         Some(id) => rt.idp(id).ok_or(GatewayError::NotFound)?.clone(),
+        None if rt.idps.is_empty() => return Err(GatewayError::NotFound),
         None if rt.idps.len() == 1 => rt.idps[0].clone(),
         None => {
             let choices = rt
