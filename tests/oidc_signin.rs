@@ -18,6 +18,9 @@ client_id = "op"
 client_secret = "op-secret"
 scopes = ["openid", "email", "profile", "groups"]
 
+[idp.claims]
+display = "name"
+
 [[app]]
 id = "hr"
 display_name = "HR"
@@ -30,6 +33,7 @@ assertion_header = "X-Borderless-Assertion"
 X-Remote-User = "email"
 X-Remote-Name = "name"
 X-Remote-Groups = "groups"
+X-Display = "display"
 "#
     )
 }
@@ -78,6 +82,11 @@ async fn guest_signs_in_at_real_provider_and_app_sees_identity_headers() {
     assert_eq!(
         header(&json, "x-remote-groups"),
         vec!["partners,hr-readers"]
+    );
+    assert_eq!(
+        header(&json, "x-display"),
+        vec!["Alice Fabrikam"],
+        "per-IdP claim mapping"
     );
     assert_eq!(header(&json, "x-forwarded-proto"), vec!["https"]);
     assert_eq!(

@@ -1,0 +1,84 @@
+//! Config loading beyond syntax: secrets from environment variables and files, relative
+//! paths, and errors that point at the key to fix.
+
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn config_with_idp(secret_lines: &str) -> String {
+    format!(
+        "version = 1\n[gateway]\npublic_url = \"https://login.test\"\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nredirect_to_https = true\n\n\
+         [[idp]]\nid = \"op\"\nkind = \"oidc\"\nissuer = \"https://idp.test\"\nclient_id = \"c\"\n{secret_lines}\n"
+    )
+}
+
+#[test]
+fn client_secret_from_a_file_relative_to_the_config() {
+    let dir = tempfile::tempdir().expect("dir");
+    write(dir.path(), "op.secret", "s3cret-from-file\n");
+    let p = write(
+        dir.path(),
+        "b.toml",
+        &config_with_idp("client_secret_file = \"op.secret\""),
+    );
+    let c = borderless::config::load(&p).expect("valid");
+    assert_eq!(c.idps[0].client_secret, "s3cret-from-file");
+    assert!(
+        !format!("{:?}", c.idps[0]).contains("s3cret"),
+        "secrets never appear in debug output"
+    );
+}
+
+#[test]
+fn client_secret_from_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A variable name no other test uses, set before any thread reads the environment.
+    let var = "BORDERLESS_TEST_SECRET_7F3A";
+    unsafe { std::env::set_var(var, "s3cret-from-env") };
+    let p = write(
+        dir.path(),
+        "b.toml",
+        &config_with_idp(&format!("client_secret_env = \"{var}\"")),
+    );
+    assert_eq!(
+        borderless::config::load(&p).expect("valid").idps[0].client_secret,
+        "s3cret-from-env"
+    );
+}
+
+#[test]
+fn missing_or_ambiguous_secrets_name_the_key_and_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cases = [
+        (
+            "client_secret_env = \"BORDERLESS_TEST_UNSET_91C2\"",
+            "idp[0].client_secret_env",
+            "is not set",
+        ),
+        (
+            "client_secret_file = \"nope.secret\"",
+            "idp[0].client_secret_file",
+            "cannot read",
+        ),
+        ("", "idp[0].client_secret", "set one of"),
+        (
+            "client_secret = \"a\"\nclient_secret_env = \"B\"",
+            "idp[0].client_secret",
+            "only one",
+        ),
+    ];
+    for (lines, key, msg) in cases {
+        let p = write(dir.path(), "b.toml", &config_with_idp(lines));
+        let errs = borderless::config::load(&p).expect_err("invalid");
+        let text = errs.to_string();
+        assert!(
+            text.contains(&format!("key `{key}`")) && text.contains(msg),
+            "{lines}: {text}"
+        );
+        assert!(errs.0[0].line.is_some(), "{lines}: a line number");
+    }
+}
