@@ -35,18 +35,28 @@ fn client_secret_from_a_file_relative_to_the_config() {
 
 #[test]
 fn client_secret_from_the_environment() {
+    // Through the binary, so the variable is set for that process only (no `set_var` here).
     let dir = tempfile::tempdir().expect("dir");
-    // A variable name no other test uses, set before any thread reads the environment.
     let var = "BORDERLESS_TEST_SECRET_7F3A";
-    unsafe { std::env::set_var(var, "s3cret-from-env") };
     let p = write(
         dir.path(),
         "b.toml",
         &config_with_idp(&format!("client_secret_env = \"{var}\"")),
     );
-    assert_eq!(
-        borderless::config::load(&p).expect("valid").idps[0].client_secret,
-        "s3cret-from-env"
+    let run = |value: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_borderless"));
+        cmd.arg("check-config").arg(&p).env_remove(var);
+        if let Some(v) = value {
+            cmd.env(var, v);
+        }
+        cmd.output().expect("run")
+    };
+    assert!(run(Some("s3cret-from-env")).status.success());
+    let unset = run(None);
+    assert_eq!(unset.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unset.stderr)
+            .contains(&format!("environment variable {var} is not set"))
     );
 }
 
