@@ -114,6 +114,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     pub signer: AssertionSigner,
     pub labels: FixedLabels,
+    /// Listener certificates, re-read on reload.
+    pub tls_certs: std::sync::Mutex<Vec<Arc<crate::server::tls::ReloadableCert>>>,
 }
 
 /// Metric labels for requests that belong to no app.

@@ -51,6 +51,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         metrics: metrics::Metrics::new(),
         signer,
         labels: gateway::FixedLabels::default(),
+        tls_certs: Default::default(),
     }))
 }
 
@@ -59,16 +60,27 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
 pub fn reload(gw: &Gateway, path: &Path) -> anyhow::Result<()> {
     let config = config::load(path)?;
     let old = gw.runtime.load();
+    let listener_key = |l: &config::Listener| {
+        (
+            l.bind,
+            l.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
+        )
+    };
     if config
         .listeners
         .iter()
-        .map(|l| l.bind)
-        .ne(old.config.listeners.iter().map(|l| l.bind))
+        .map(listener_key)
+        .ne(old.config.listeners.iter().map(listener_key))
         || config.database_url != old.config.database_url
     {
-        tracing::warn!("listener and database changes take effect after a restart");
+        tracing::warn!("changed listeners, TLS file paths or database take effect after a restart");
     }
     let runtime = Runtime::build(Arc::new(config))?;
+    // Renewed certificates are picked up from the files the listeners were started with.
+    let certs = gw.tls_certs.lock().map(|c| c.clone()).unwrap_or_default();
+    for cert in &certs {
+        cert.reload()?;
+    }
     gw.runtime.store(Arc::new(runtime));
     Ok(())
 }
@@ -82,7 +94,7 @@ pub fn reload_on_sighup(gw: Arc<Gateway>, path: std::path::PathBuf) -> anyhow::R
             match reload(&gw, &path) {
                 Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
                 Err(e) => {
-                    tracing::error!(config = %path.display(), "reload refused, previous configuration stays: {e}")
+                    tracing::error!(config = %path.display(), "reload refused, previous configuration stays: {e:#}")
                 }
             }
         }

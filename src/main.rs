@@ -129,6 +129,9 @@ async fn run(path: PathBuf, config: borderless::config::Config) -> anyhow::Resul
     let workers = config.workers;
     let public_url = config.public_url.clone();
     let gw = borderless::build(config).await?;
+    if let Ok(mut certs) = gw.tls_certs.lock() {
+        certs.extend(listeners.iter().filter_map(|l| l.cert.clone()));
+    }
     borderless::reload_on_sighup(gw.clone(), path)?;
     borderless::purge_expired_sessions(gw.clone());
     tracing::info!(%public_url, workers, "gateway ready");

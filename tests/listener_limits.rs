@@ -144,3 +144,32 @@ async fn connections_beyond_the_limit_are_refused() {
     assert!(ok, "connections are accepted again after the others closed");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn renewed_certificates_are_served_after_a_reload_and_broken_ones_refused() {
+    let gw = start("").await;
+    let served = |s: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>| {
+        s.get_ref().1.peer_certificates().expect("peer certs")[0]
+            .as_ref()
+            .to_vec()
+    };
+    let before = served(&gw.raw_tls(OTHER_HOST).await);
+
+    let renewed = gw.pki.issue_leaf();
+    assert_ne!(before, renewed);
+    borderless::reload(&gw.gw, &gw.config_path).expect("reload");
+    assert_eq!(
+        served(&gw.raw_tls(OTHER_HOST).await),
+        renewed,
+        "new connections get the renewed certificate"
+    );
+
+    // A key that does not match the certificate: the reload is refused, the old pair stays.
+    let good_key = std::fs::read(&gw.pki.key_path).expect("key");
+    gw.pki.issue_leaf();
+    std::fs::write(&gw.pki.key_path, &good_key).expect("mismatched key");
+    let err = borderless::reload(&gw.gw, &gw.config_path).expect_err("mismatch refused");
+    assert!(format!("{err:#}").contains("do not match"), "{err:#}");
+    assert_eq!(served(&gw.raw_tls(OTHER_HOST).await), renewed);
+    gw.stop().await;
+}

@@ -112,6 +112,7 @@ async fn http_listener_redirects_known_hosts_only() {
     let listeners = vec![borderless::server::Bound {
         tcp,
         kind: borderless::server::Kind::RedirectToHttps,
+        cert: None,
     }];
     let task = tokio::spawn(borderless::server::serve(
         gw.gw.clone(),

@@ -34,6 +34,8 @@ pub enum Kind {
 pub struct Bound {
     pub tcp: TcpListener,
     pub kind: Kind,
+    /// The certificate of an HTTPS listener, for reloads.
+    pub cert: Option<Arc<tls::ReloadableCert>>,
 }
 
 impl Bound {
@@ -49,11 +51,14 @@ pub async fn bind(config: &crate::config::Config) -> anyhow::Result<Vec<Bound>> 
         let tcp = TcpListener::bind(l.bind)
             .await
             .map_err(|e| anyhow::anyhow!("binding {}: {e}", l.bind))?;
-        let kind = match &l.tls {
-            Some(t) => Kind::Https(tls::acceptor(&t.cert, &t.key)?),
-            None => Kind::RedirectToHttps,
+        let (kind, cert) = match &l.tls {
+            Some(t) => {
+                let cert = tls::ReloadableCert::load(&t.cert, &t.key)?;
+                (Kind::Https(tls::acceptor(cert.clone())?), Some(cert))
+            }
+            None => (Kind::RedirectToHttps, None),
         };
-        out.push(Bound { tcp, kind });
+        out.push(Bound { tcp, kind, cert });
     }
     Ok(out)
 }
@@ -104,7 +109,11 @@ pub async fn serve_threaded(
                     let mut bound = Vec::new();
                     for (s, kind) in mine {
                         match TcpListener::from_std(s) {
-                            Ok(tcp) => bound.push(Bound { tcp, kind }),
+                            Ok(tcp) => bound.push(Bound {
+                                tcp,
+                                kind,
+                                cert: None,
+                            }),
                             Err(e) => tracing::error!("worker {i}: listener: {e}"),
                         }
                     }

@@ -23,6 +23,7 @@ pub struct TestPki {
     pub ca_pem: String,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
+    ca: (rcgen::Certificate, rcgen::KeyPair),
 }
 
 impl TestPki {
@@ -34,26 +35,33 @@ impl TestPki {
             .push(DnType::CommonName, "Borderless Test CA");
         let ca_key = KeyPair::generate().expect("ca key");
         let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+        let pki = TestPki {
+            ca_pem: ca_cert.pem(),
+            cert_path: dir.join("gateway.crt"),
+            key_path: dir.join("gateway.key"),
+            ca: (ca_cert, ca_key),
+        };
+        pki.issue_leaf();
+        pki
+    }
+
+    /// Writes a fresh server certificate (new key) signed by the same CA over the old files;
+    /// returns its DER, to recognise it on the wire.
+    pub fn issue_leaf(&self) -> Vec<u8> {
         let names = vec![
             LOGIN_HOST.to_string(),
             APP_HOST.to_string(),
             OTHER_HOST.to_string(),
             "localhost".to_string(),
         ];
-        let leaf = CertificateParams::new(names).expect("leaf params");
-        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = rcgen::CertificateParams::new(names).expect("leaf params");
+        let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
         let leaf_cert = leaf
-            .signed_by(&leaf_key, &ca_cert, &ca_key)
+            .signed_by(&leaf_key, &self.ca.0, &self.ca.1)
             .expect("leaf cert");
-        let cert_path = dir.join("gateway.crt");
-        let key_path = dir.join("gateway.key");
-        std::fs::write(&cert_path, leaf_cert.pem()).expect("write cert");
-        std::fs::write(&key_path, leaf_key.serialize_pem()).expect("write key");
-        TestPki {
-            ca_pem: ca_cert.pem(),
-            cert_path,
-            key_path,
-        }
+        std::fs::write(&self.cert_path, leaf_cert.pem()).expect("write cert");
+        std::fs::write(&self.key_path, leaf_key.serialize_pem()).expect("write key");
+        leaf_cert.der().to_vec()
     }
 }
 
@@ -154,13 +162,16 @@ impl GatewaySlot {
         let config = borderless::config::load(&config_path)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{toml}"));
         let limits_rt = config.limits.clone();
-        let acceptor =
-            borderless::server::tls::acceptor(&pki.cert_path, &pki.key_path).expect("tls");
+        let cert = borderless::server::tls::ReloadableCert::load(&pki.cert_path, &pki.key_path)
+            .expect("tls");
+        let acceptor = borderless::server::tls::acceptor(cert.clone()).expect("tls");
         let gw = borderless::build(config).await.expect("build gateway");
+        gw.tls_certs.lock().expect("certs").push(cert.clone());
         let shutdown = CancellationToken::new();
         let listeners = vec![borderless::server::Bound {
             tcp,
             kind: borderless::server::Kind::Https(acceptor),
+            cert: Some(cert),
         }];
         // Two worker threads, as in production (`serve_threaded`), so tests exercise the
         // thread-per-core path and its per-thread upstream pools.
