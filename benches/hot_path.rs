@@ -29,6 +29,7 @@ fn app() -> AppConfig {
         assertion_header: None,
         max_body_bytes: 1 << 20,
         websocket: false,
+        preserve_host: false,
     }
 }
 

@@ -153,9 +153,41 @@ async fn app_on_login_host_needs_no_handoff_and_signout_ends_session() {
     let manual = gw.manual_client();
     let cookie = browser.cookies_for(&gw.url(LOGIN_HOST, "/"));
     assert!(cookie.contains("__Host-borderless_session="), "{cookie}");
-    let out = manual
-        .get(gw.url(LOGIN_HOST, "/.borderless/signout"))
+    let signout = gw.url(LOGIN_HOST, "/.borderless/signout");
+    // A GET (what a link or image on another site can trigger) only asks.
+    let ask = manual
+        .get(&signout)
         .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("ask");
+    assert_eq!(ask.status(), 200);
+    assert!(ask.text().await.expect("page").contains("method=\"post\""));
+    // A POST from another origin is refused.
+    let forged = manual
+        .post(&signout)
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 403);
+    let still = manual
+        .get(gw.url(LOGIN_HOST, "/start"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("still");
+    assert_eq!(
+        still.status(),
+        200,
+        "neither the GET nor the forged POST signed out"
+    );
+    // The page's own POST signs out.
+    let out = manual
+        .post(&signout)
+        .header("cookie", &cookie)
+        .header("origin", gw.url(LOGIN_HOST, ""))
         .send()
         .await
         .expect("signout");

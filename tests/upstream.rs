@@ -279,3 +279,42 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert_eq!(status, 200);
     stopping.await.expect("shutdown completes");
 }
+
+#[tokio::test]
+async fn host_header_is_the_upstreams_unless_preserved() {
+    let echo = common::start_echo().await;
+    let gw = TestGateway::start("", |port| {
+        public_app(
+            "kept",
+            OTHER_HOST,
+            port,
+            &format!("http://{echo}"),
+            "preserve_host = true",
+        ) + &public_app("plain", APP_HOST, port, &format!("http://{echo}"), "")
+    })
+    .await;
+    let client = gw.client();
+    for (host, expected) in [
+        (OTHER_HOST, format!("{OTHER_HOST}:{}", gw.port)),
+        (APP_HOST, echo.to_string()),
+    ] {
+        let r = client
+            .get(gw.url(host, "/"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            r.version(),
+            http::Version::HTTP_2,
+            "h2 requests carry no Host header of their own"
+        );
+        let json: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(
+            common::echoed(&json, "host"),
+            vec![expected.as_str()],
+            "{host}"
+        );
+    }
+    gw.stop().await;
+}

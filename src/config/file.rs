@@ -185,6 +185,9 @@ pub struct AppSection {
     pub max_body_bytes: Option<u64>,
     #[serde(default)]
     pub websocket: bool,
+    /// Send the external `Host` to the app instead of the upstream's.
+    #[serde(default)]
+    pub preserve_host: bool,
 }
 
 fn default_path_prefix() -> String {

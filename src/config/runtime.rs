@@ -111,6 +111,7 @@ pub struct AppConfig {
     pub assertion_header: Option<HeaderName>,
     pub max_body_bytes: u64,
     pub websocket: bool,
+    pub preserve_host: bool,
 }
 
 impl AppConfig {
@@ -510,6 +511,7 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
                 assertion_header,
                 max_body_bytes: app.max_body_bytes.unwrap_or(limits.max_body_bytes),
                 websocket: app.websocket,
+                preserve_host: app.preserve_host,
             }));
         }
     }

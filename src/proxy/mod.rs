@@ -103,8 +103,13 @@ pub async fn handle(
 
     // upstream
     *req.uri_mut() = app_rt.target.uri(req.uri())?;
-    req.headers_mut()
-        .insert(header::HOST, app_rt.target.host_header());
+    let host = if app.preserve_host {
+        // Apps that build absolute URLs from Host want the name users typed.
+        HeaderValue::from_str(public_host).map_err(|_| GatewayError::BadRequest("invalid Host"))?
+    } else {
+        app_rt.target.host_header()
+    };
+    req.headers_mut().insert(header::HOST, host);
     *req.version_mut() = http::Version::HTTP_11;
     let client_upgrade = scrubbed.websocket.then(|| hyper::upgrade::on(&mut req));
     let req = req.map(|b| upstream::limited_body(b, app.max_body_bytes));

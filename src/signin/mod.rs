@@ -44,6 +44,12 @@ struct SignedOutPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "signout.html")]
+struct SignOutPage<'a> {
+    request_id: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "apps.html")]
 struct AppsPage<'a> {
     user: Option<String>,
@@ -70,7 +76,17 @@ pub async fn handle(
         "/metrics" if get => metrics(gw, rt, ctx),
         "/signin" if get => signin(gw, rt, &req, ctx, None).await,
         "/handoff" if get => handoff(gw, rt, &req, ctx).await,
-        "/signout" if get || method == Method::POST => signout(gw, rt, &req, ctx).await,
+        // Signing out changes state, so it takes a POST from our own page: a link or an image
+        // on another site (GET, which carries SameSite=Lax cookies) only shows the question.
+        "/signout" if get => Ok(signout_page(ctx)),
+        "/signout" if method == Method::POST => {
+            if !same_origin(&req, ctx) {
+                return Err(GatewayError::Forbidden(
+                    "Sign-out must come from this site.".into(),
+                ));
+            }
+            signout(gw, rt, &req, ctx).await
+        }
         "/signed-out" if get => Ok(page(
             SignedOutPage {
                 request_id: &ctx.request_id,
@@ -478,6 +494,41 @@ async fn handoff(
 }
 
 /// `/signout`: end the session everywhere, then RP-initiated logout at the IdP if it has one.
+fn signout_page(ctx: &RequestCtx) -> Response<Body> {
+    let mut r = page(
+        SignOutPage {
+            request_id: &ctx.request_id,
+        }
+        .render(),
+    );
+    // The form posts here, and the answer redirects to the IdP's logout endpoint, which a
+    // `form-action 'self'` policy would block; the form's target is fixed, so drop it here.
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    r
+}
+
+/// A browser's POST from this host: `Origin` (or, without it, `Sec-Fetch-Site`) must say so.
+/// Clients that send neither (scripts, curl) are not browsers a CSRF page can drive.
+fn same_origin(req: &Request<Incoming>, ctx: &RequestCtx) -> bool {
+    let h = req.headers();
+    if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        return url::Url::parse(origin)
+            .ok()
+            .filter(|u| u.scheme() == "https")
+            .and_then(|u| return_to::authority_of(&u))
+            .is_some_and(|a| a == ctx.host);
+    }
+    match h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => site == "same-origin" || site == "none",
+        None => true,
+    }
+}
+
 async fn signout(
     gw: &Gateway,
     rt: &Runtime,
