@@ -11,6 +11,10 @@ use borderless::session::{Session, SessionId, SessionManager, SqliteSessionStore
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+// The allocator the binary uses, so the figures match production.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn app() -> AppConfig {
     AppConfig {
         id: "hr".into(),

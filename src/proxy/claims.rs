@@ -22,6 +22,15 @@ pub fn apply(headers: &mut HeaderMap, map: &[(HeaderName, String)], session: &Se
 
 /// Builds one safe header value from an attribute's values.
 pub fn header_value(values: &[String]) -> Option<HeaderValue> {
+    // The usual case, one clean short value, needs no intermediate string.
+    if let [one] = values
+        && !one.is_empty()
+        && one.len() <= MAX_HEADER_VALUE
+        && !one.chars().any(char::is_control)
+        && one.trim() == one
+    {
+        return HeaderValue::from_bytes(one.as_bytes()).ok();
+    }
     let mut out = String::new();
     for v in values {
         let clean: String = v.chars().filter(|c| !c.is_control()).collect();

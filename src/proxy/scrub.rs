@@ -43,14 +43,21 @@ pub fn canonical(name: &str) -> String {
         .collect()
 }
 
-/// The set of canonical names to strip for one app, computed once per config.
+/// The set of canonical names to strip for one app (its identity headers, the gateway's own
+/// and the hop-by-hop ones), computed once per config so each request header costs one
+/// binary search.
 #[derive(Debug, Clone, Default)]
 pub struct InjectedNames(Vec<String>);
 
 impl InjectedNames {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a HeaderName>) -> Self {
         let mut v: Vec<String> = names.into_iter().map(|n| canonical(n.as_str())).collect();
-        v.extend(ALWAYS_STRIPPED.iter().map(|s| s.to_string()));
+        v.extend(
+            ALWAYS_STRIPPED
+                .iter()
+                .chain(HOP_BY_HOP)
+                .map(|s| s.to_string()),
+        );
         v.sort();
         v.dedup();
         Self(v)
@@ -98,10 +105,8 @@ pub fn scrub_request(
         .filter(|name| {
             let n = name.as_str();
             injected.contains(n)
-                || HOP_BY_HOP.contains(&n)
                 || (!connection_named.is_empty()
                     && connection_named.iter().any(|c| c == &canonical(n)))
-                || (n.contains('_') && HOP_BY_HOP.contains(&canonical(n).as_str()))
         })
         .cloned()
         .collect();
