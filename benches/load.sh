@@ -167,6 +167,19 @@ for i in 0 1 2 3; do
   rounds=$(awk -F'|' -v i="$i" '$2 == i { printf "%s%.0f", sep, $4; sep = ", " }' "$all")
   echo "| $n | $rps | $p50 | $p99 | $bad | $rounds |"
 done
+# Added latency without queueing: one connection, one request at a time.
+echo
+echo "Unsaturated latency, wrk -t1 -c1 -d5s:"
+echo
+echo "| scenario | requests/s | p50 | p99 |"
+echo "|---|---:|---:|---:|"
+for i in 0 1 3; do
+  IFS='|' read -r -a args <<<"$(scenario "$i")"
+  out=$(wrk -t1 -c1 -d5s --latency "${args[@]}")
+  printf '| %s | %s | %s | %s |\n' "${names[$i]}" "$(awk '/Requests\/sec/ { print $2 }' <<<"$out")" \
+    "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "99%" { print $2 }' <<<"$out")"
+done
+
 IFS='|' read -r _ nginx_rps _ _ _ <<<"$(median_row 1)"
 IFS='|' read -r _ off_rps _ _ _ <<<"$(median_row 2)"
 IFS='|' read -r _ on_rps _ _ _ <<<"$(median_row 3)"
