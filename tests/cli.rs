@@ -19,6 +19,32 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+type LogLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// `borderless serve` on `cfg`, its stdout log as lines; killed when the child is dropped.
+fn spawn_serve(cfg: &Path) -> (tokio::process::Child, LogLines) {
+    let mut child = tokio::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .env("BORDERLESS_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn gateway");
+    let log = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    (child, log)
+}
+
+fn check_config(path: &Path) -> std::process::Output {
+    std::process::Command::new(bin())
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .expect("run check-config")
+}
+
 #[test]
 fn check_config_names_file_line_and_key_of_every_error() {
     let dir = tempfile::tempdir().expect("dir");
@@ -29,11 +55,7 @@ fn check_config_names_file_line_and_key_of_every_error() {
          [[app]]\nid = \"hr\"\nhost = \"hr.test\"\nupstream = \"ftp://files\"\nauth = \"none\"\n",
     )
     .expect("write");
-    let out = std::process::Command::new(bin())
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let p = path.display();
@@ -56,11 +78,7 @@ fn check_config_names_file_line_and_key_of_every_error() {
         "version = 1\n[gateway]\npublic_url = \"https://x.test\"\n\n[session]\nlifetime = 5\n",
     )
     .expect("write");
-    let out = std::process::Command::new(bin())
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -70,11 +88,7 @@ fn check_config_names_file_line_and_key_of_every_error() {
 
     // Syntax errors name the line.
     std::fs::write(&path, "version = 1\n[gateway\n").expect("write");
-    let out = std::process::Command::new(bin())
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let out = check_config(&path);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{p}:2:")), "{err}");
 }
@@ -147,22 +161,8 @@ async fn sighup_reloads_good_config_and_keeps_serving_on_a_broken_one() {
         &app("one", OTHER_HOST, port, echo),
     );
 
-    let mut child = tokio::process::Command::new(bin())
-        .arg("serve")
-        .arg("--config")
-        .arg(&cfg)
-        .env("BORDERLESS_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn gateway");
-    let mut log = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    async fn expect_line(
-        log: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-        needle: &str,
-    ) {
+    let (mut child, mut log) = spawn_serve(&cfg);
+    async fn expect_line(log: &mut LogLines, needle: &str) {
         let found = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = log.next_line().await {
                 if line.contains(needle) {
@@ -264,16 +264,7 @@ async fn json_logs_are_one_object_per_line() {
         text.replacen("[gateway]\n", "[gateway]\nlog_format = \"json\"\n", 1),
     )
     .expect("write");
-    let mut child = tokio::process::Command::new(bin())
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("BORDERLESS_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut log = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (_child, mut log) = spawn_serve(&cfg);
     let line = tokio::time::timeout(Duration::from_secs(30), log.next_line())
         .await
         .expect("a log line")

@@ -24,18 +24,7 @@ async fn start() -> (TestGateway, FakeIdp) {
 
 /// Runs the whole browser round trip and returns the final status and body.
 async fn attempt(gw: &TestGateway) -> (u16, String) {
-    let client = gw
-        .client_builder()
-        .default_headers(
-            [(
-                http::header::ACCEPT,
-                http::HeaderValue::from_static("application/json"),
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()
-        .expect("client");
+    let client = gw.json_browser().client;
     let resp = client
         .get(gw.url(APP_HOST, "/"))
         .send()

@@ -50,26 +50,8 @@ X-Remote-User = "email"
     Env { gw, _idp: idp }
 }
 
-fn json_client(gw: &TestGateway) -> common::Browser {
-    let b = gw.browser();
-    let client = gw
-        .client_builder()
-        .cookie_provider(b.jar.clone())
-        .default_headers(
-            [(
-                http::header::ACCEPT,
-                http::HeaderValue::from_static("application/json"),
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()
-        .expect("client");
-    common::Browser { client, jar: b.jar }
-}
-
 async fn signed_in(gw: &TestGateway) -> common::Browser {
-    let b = json_client(gw);
+    let b = gw.json_browser();
     let r = b
         .client
         .get(gw.url(APP_HOST, "/"))
@@ -208,7 +190,7 @@ async fn spoofed_identity_headers_never_reach_the_app() {
         }
     }
     // Unauthenticated requests to a public (auth = "none") app: stripped too.
-    let anon = json_client(gw);
+    let anon = gw.json_browser();
     for name in spellings {
         for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
             let r = anon
@@ -288,7 +270,7 @@ async fn h2c_upgrade_is_never_forwarded() {
 async fn duplicate_and_replayed_callback_parameters_are_refused() {
     let env = start().await;
     let gw = &env.gw;
-    let b = json_client(gw);
+    let b = gw.json_browser();
     let manual = b.manual(gw);
     // Start a sign-in and stop at the provider's redirect back to us.
     let to_login = common::redirect_of(&manual, &gw.url(APP_HOST, "/")).await;
@@ -342,7 +324,7 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
 async fn handoff_codes_are_single_use_host_bound_and_browser_bound() {
     let env = start().await;
     let gw = &env.gw;
-    let b = json_client(gw);
+    let b = gw.json_browser();
     let manual = b.manual(gw);
     let mut url = gw.url(APP_HOST, "/");
     let mut handoff = None;

@@ -239,6 +239,22 @@ impl TestGateway {
             .redirect(reqwest::redirect::Policy::limited(20))
     }
 
+    /// Like `browser`, but asking for JSON, so the echo app answers with what it received.
+    pub fn json_browser(&self) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let accept = [(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        )];
+        let client = self
+            .client_builder()
+            .cookie_provider(jar.clone())
+            .default_headers(accept.into_iter().collect())
+            .build()
+            .expect("client");
+        Browser { client, jar }
+    }
+
     /// A client that does not follow redirects, to look at each hop.
     pub fn manual_client(&self) -> reqwest::Client {
         self.client_builder()
