@@ -7,7 +7,7 @@ use std::time::Duration;
 use borderless::config::AppConfig;
 use borderless::config::file::AuthMode;
 use borderless::proxy::{claims, scrub};
-use borderless::session::{Session, SessionId, SessionManager, SqliteSessionStore};
+use borderless::session::{Session, SessionId, SessionManager, SqlSessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -34,6 +34,8 @@ fn app() -> AppConfig {
         max_body_bytes: 1 << 20,
         websocket: false,
         preserve_host: false,
+        assignment_required: false,
+        owners: vec![],
     }
 }
 
@@ -93,7 +95,7 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store = rt.block_on(SqliteSessionStore::open(&url)).expect("store");
+    let store = rt.block_on(SqlSessionStore::open(&url)).expect("store");
     let sessions = Arc::new(SessionManager::new(
         Arc::new(store),
         10_000,

@@ -5,7 +5,9 @@
 
 pub mod assertion;
 pub mod config;
+pub mod db;
 pub mod demo_app;
+pub mod directory;
 pub mod error;
 pub mod gateway;
 pub mod idp;
@@ -24,13 +26,13 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::gateway::{Gateway, Runtime};
-use crate::session::{SessionManager, SqliteSessionStore};
+use crate::session::{SessionManager, SqlSessionStore};
 use crate::signin::flow::{FLOW_TTL, HANDOFF_TTL, SingleUse};
 
 /// Builds the gateway: opens the session store (running migrations), loads or creates the
 /// assertion signing key and derives the runtime from the config.
 pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
-    let store = SqliteSessionStore::open(&config.database_url).await?;
+    let store = SqlSessionStore::open(&config.database_url).await?;
     let sessions = SessionManager::new(
         Arc::new(store),
         config.session.cache_capacity,

@@ -24,6 +24,84 @@ pub struct FileConfig {
     pub idps: Vec<IdpSection>,
     #[serde(default, rename = "app")]
     pub apps: Vec<AppSection>,
+    #[serde(default)]
+    pub directory: DirectorySection,
+    #[serde(default)]
+    pub collaboration: CollaborationSection,
+    pub smtp: Option<SmtpSection>,
+}
+
+/// The organisation as guests see it, and the directory's own settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySection {
+    /// Domain in guest UPNs (`alice_fabrikam.example#EXT#@<tenant_domain>`); defaults to the
+    /// public URL's host.
+    pub tenant_domain: Option<String>,
+    /// Organisation name on invitation emails and redemption pages.
+    pub organization: Option<String>,
+    pub logo_url: Option<String>,
+    /// Where guests ask for help (an email address or URL).
+    pub support_contact: Option<String>,
+    /// How long an invitation link stays valid.
+    pub invitation_ttl_days: Option<u64>,
+}
+
+/// Azure's "external collaboration settings": who may invite, and which domains.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollaborationSection {
+    pub who_may_invite: WhoMayInvite,
+    /// Only these email domains may be invited and redeem (exclusive with blocked_domains).
+    pub allowed_domains: Vec<String>,
+    /// These email domains may not be invited nor redeem.
+    pub blocked_domains: Vec<String>,
+    /// Let the lists above also match subdomains (`eu.fabrikam.example` for `fabrikam.example`).
+    pub include_subdomains: bool,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WhoMayInvite {
+    /// Only holders of admin API keys and the local CLI.
+    AdminsOnly,
+    /// Admins, and an app's owners for that app only.
+    #[default]
+    AdminsAndAppOwners,
+    /// Admins, app owners and any member user.
+    Members,
+    /// Every signed-in user, guests included.
+    Everyone,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
+    /// Sender, e.g. `Contoso Invitations <invites@contoso.example>`.
+    pub from: String,
+    /// Extra CA (PEM) trusted for the SMTP server's certificate.
+    pub ca_file: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587); refuses servers without it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS at all; only for a relay on loopback.
+    None,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +226,10 @@ pub struct IdpSection {
     /// Attribute name → claim name, e.g. `email = "email"`.
     #[serde(default)]
     pub claims: BTreeMap<String, String>,
+    /// Users of this IdP belong to the organisation: they sign in as members without an
+    /// invitation. Off by default, so an IdP's users are guests who need one.
+    #[serde(default)]
+    pub members: bool,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -188,6 +270,12 @@ pub struct AppSection {
     /// Send the external `Host` to the app instead of the upstream's.
     #[serde(default)]
     pub preserve_host: bool,
+    /// Admit only users assigned to the app, directly or through a group.
+    #[serde(default)]
+    pub assignment_required: bool,
+    /// Email addresses of the app's owners, who may invite guests to it.
+    #[serde(default)]
+    pub owners: Vec<String>,
 }
 
 fn default_path_prefix() -> String {

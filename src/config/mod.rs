@@ -1,6 +1,7 @@
 //! Configuration: the TOML file format (`file`), the validated runtime config (`runtime`) and
 //! errors that name the file, line and key (`errors`).
 
+mod directory;
 pub mod errors;
 pub mod file;
 pub mod runtime;

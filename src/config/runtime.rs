@@ -10,8 +10,11 @@ use http::HeaderName;
 use ipnet::IpNet;
 use url::Url;
 
+use super::directory;
+pub use super::directory::{Collaboration, DirectorySettings, SmtpSettings};
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{self, AuthMode, FileConfig, LogFormat};
+use crate::directory::address::Address;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +34,16 @@ pub struct Config {
     pub assertion: AssertionSettings,
     pub idps: Vec<Arc<IdpConfig>>,
     pub apps: Vec<Arc<AppConfig>>,
+    pub directory: DirectorySettings,
+    pub collaboration: Collaboration,
+    /// Where invitation emails go out; without it invitations are created but not mailed.
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl Config {
+    pub fn app(&self, id: &str) -> Option<&Arc<AppConfig>> {
+        self.apps.iter().find(|a| a.id == id)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +95,8 @@ pub struct IdpConfig {
     pub scopes: Vec<String>,
     /// (attribute, claim) pairs; attributes are what app header maps refer to.
     pub claims: Vec<(String, String)>,
+    /// Users of this IdP are members of the organisation and need no invitation.
+    pub members: bool,
 }
 
 impl std::fmt::Debug for IdpConfig {
@@ -112,6 +127,9 @@ pub struct AppConfig {
     pub max_body_bytes: u64,
     pub websocket: bool,
     pub preserve_host: bool,
+    pub assignment_required: bool,
+    /// Lower-case email addresses of the app's owners.
+    pub owners: Vec<String>,
 }
 
 impl AppConfig {
@@ -223,10 +241,13 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
         .and_then(|u| normalize_authority(&u[url::Position::BeforeHost..url::Position::AfterPort]))
         .unwrap_or_default();
     let database_url = resolve_database_url(&fc.gateway.database_url, &base_dir);
-    if !database_url.starts_with("sqlite:") {
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| database_url.starts_with(p))
+    {
         sink.push(
             gw.key("database_url"),
-            "only sqlite: URLs are supported in this version",
+            "must be a sqlite:// or postgres:// URL",
         );
     }
     let trusted_proxies = parse_cidrs(
@@ -389,7 +410,18 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
                 None
             }
         };
-        let client_secret = resolve_secret(&mut sink, &ip, idp, &resolve);
+        let client_secret = resolve_secret(
+            &mut sink,
+            &ip,
+            SecretSource {
+                field: "client_secret",
+                inline: &idp.client_secret,
+                env: &idp.client_secret_env,
+                file: &idp.client_secret_file,
+                optional: false,
+            },
+            &resolve,
+        );
         if !idp.scopes.iter().any(|s| s == "openid") {
             sink.push(ip.key("scopes"), "must include `openid`");
         }
@@ -411,6 +443,7 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
                 client_secret,
                 scopes: idp.scopes.clone(),
                 claims,
+                members: idp.members,
             }));
         }
     }
@@ -486,6 +519,19 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
                 None
             }
         };
+        let mut owners = Vec::new();
+        for (j, o) in app.owners.iter().enumerate() {
+            match Address::parse(o) {
+                Ok(a) => owners.push(a.as_str().to_string()),
+                Err(e) => sink.push(ap.key("owners").index(j), e),
+            }
+        }
+        if app.assignment_required && app.auth == AuthMode::None {
+            sink.push(
+                ap.key("assignment_required"),
+                "needs sign-in: it cannot be combined with auth = \"none\"",
+            );
+        }
         if let (Some(authority), Some(path_prefix), Some(upstream)) =
             (authority, path_prefix, upstream)
         {
@@ -512,9 +558,23 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
                 max_body_bytes: app.max_body_bytes.unwrap_or(limits.max_body_bytes),
                 websocket: app.websocket,
                 preserve_host: app.preserve_host,
+                assignment_required: app.assignment_required,
+                owners,
             }));
         }
     }
+
+    let public_host = public_url
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or("localhost")
+        .to_string();
+    let directory = directory::directory(&mut sink, &root, &fc.directory, &public_host);
+    let collaboration = directory::collaboration(&mut sink, &root, &fc.collaboration);
+    let smtp = fc
+        .smtp
+        .as_ref()
+        .and_then(|s| directory::smtp(&mut sink, &root, s, &resolve));
 
     if !sink.errors.is_empty() {
         return Err(super::ConfigErrors(sink.errors));
@@ -539,26 +599,37 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
         assertion,
         idps,
         apps,
+        directory,
+        collaboration,
+        smtp,
     })
 }
 
-fn resolve_secret(
+/// A secret given inline, by environment variable or by file: exactly one of
+/// `{field}`, `{field}_env`, `{field}_file`. `None` (with an error unless `optional`) when
+/// none or several are set.
+pub(super) struct SecretSource<'a> {
+    pub field: &'a str,
+    pub inline: &'a Option<String>,
+    pub env: &'a Option<String>,
+    pub file: &'a Option<String>,
+    pub optional: bool,
+}
+
+pub(super) fn resolve_secret(
     sink: &mut ErrorSink<'_>,
-    ip: &KeyPath,
-    idp: &file::IdpSection,
+    at: &KeyPath,
+    src: SecretSource<'_>,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> Option<String> {
-    match (
-        &idp.client_secret,
-        &idp.client_secret_env,
-        &idp.client_secret_file,
-    ) {
+    let field = src.field;
+    match (src.inline, src.env, src.file) {
         (Some(s), None, None) => Some(s.clone()),
         (None, Some(var), None) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Some(v),
             _ => {
                 sink.push(
-                    ip.key("client_secret_env"),
+                    at.key(&format!("{field}_env")),
                     format!("environment variable {var} is not set"),
                 );
                 None
@@ -567,28 +638,30 @@ fn resolve_secret(
         (None, None, Some(f)) => match std::fs::read_to_string(resolve(f)) {
             Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
             Ok(_) => {
-                sink.push(ip.key("client_secret_file"), format!("{f} is empty"));
+                sink.push(at.key(&format!("{field}_file")), format!("{f} is empty"));
                 None
             }
             Err(e) => {
                 sink.push(
-                    ip.key("client_secret_file"),
+                    at.key(&format!("{field}_file")),
                     format!("cannot read {f}: {e}"),
                 );
                 None
             }
         },
         (None, None, None) => {
-            sink.push(
-                ip.key("client_secret"),
-                "set one of client_secret, client_secret_env, client_secret_file",
-            );
+            if !src.optional {
+                sink.push(
+                    at.key(field),
+                    format!("set one of {field}, {field}_env, {field}_file"),
+                );
+            }
             None
         }
         _ => {
             sink.push(
-                ip.key("client_secret"),
-                "set only one of client_secret, client_secret_env, client_secret_file",
+                at.key(field),
+                format!("set only one of {field}, {field}_env, {field}_file"),
             );
             None
         }

@@ -128,7 +128,7 @@ impl SessionManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SqliteSessionStore;
+    use crate::session::SqlSessionStore;
 
     fn session(expires_in: i64) -> Session {
         let now = now_unix();
@@ -150,7 +150,7 @@ mod tests {
     async fn expired_sessions_are_not_served_even_from_the_cache() {
         let dir = tempfile::tempdir().expect("dir");
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let store = SqliteSessionStore::open(&url).await.expect("store");
+        let store = SqlSessionStore::open(&url).await.expect("store");
         let m = SessionManager::new(Arc::new(store), 100, Duration::from_secs(300));
         let live = m.create(session(3600)).await.expect("create");
         let dead = m.create(session(-1)).await.expect("create");

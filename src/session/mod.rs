@@ -12,7 +12,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub use manager::SessionManager;
-pub use store::{SessionStore, SqliteSessionStore, StoreError};
+pub use store::{SessionStore, SqlSessionStore, StoreError};
 
 /// The opaque 256-bit value in the session cookie. Never logged, never stored as is.
 #[derive(Clone, PartialEq, Eq)]

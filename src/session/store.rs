@@ -1,11 +1,10 @@
 //! Where sessions live between requests and restarts. The trait keeps the cache and the
-//! sign-in code independent of the database; SQLite is the embedded default.
-
-use std::str::FromStr;
+//! sign-in code independent of the database; SQLite is the embedded default, PostgreSQL the shared one.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{AnyPool, Row};
+
+use crate::db::{Db, DbError};
 
 use super::{Session, SessionKey};
 
@@ -13,8 +12,8 @@ use super::{Session, SessionKey};
 pub enum StoreError {
     #[error("session store: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("session store migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("session store: {0}")]
+    Open(#[from] DbError),
     #[error("session store: corrupt record: {0}")]
     Corrupt(String),
 }
@@ -29,33 +28,22 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 
-pub struct SqliteSessionStore {
-    pool: SqlitePool,
+/// Sessions in the gateway's database (SQLite or PostgreSQL).
+pub struct SqlSessionStore {
+    pool: AnyPool,
 }
 
-impl SqliteSessionStore {
+impl SqlSessionStore {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            pool: db.pool.clone(),
+        }
+    }
+
     /// Opens (creating if needed) the database and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        // SQLite creates the file but not its folder; a fresh checkout has no `data/` yet.
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .map(|p| p.split('?').next().unwrap_or(p))
-            && let Some(dir) = std::path::Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
-        }
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await?;
-        sqlx::migrate!("src/session/migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let db = Db::open(url).await?;
+        Ok(Self::new(&db))
     }
 }
 
@@ -71,14 +59,14 @@ fn key_from_hex(s: &str) -> Option<SessionKey> {
 }
 
 #[async_trait]
-impl SessionStore for SqliteSessionStore {
+impl SessionStore for SqlSessionStore {
     async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
         let attributes =
             serde_json::to_string(&s.attributes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let amr = serde_json::to_string(&s.amr).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_key, idp, issuer, subject, attributes, amr, acr, \
-             auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(key.to_hex())
         .bind(&s.user_key)
@@ -99,7 +87,7 @@ impl SessionStore for SqliteSessionStore {
     async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
             "SELECT user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
-             expires_at FROM sessions WHERE id_hash = ?",
+             expires_at FROM sessions WHERE id_hash = $1",
         )
         .bind(key.to_hex())
         .fetch_optional(&self.pool)
@@ -123,7 +111,7 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(key.to_hex())
             .execute(&self.pool)
             .await?;
@@ -131,7 +119,7 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
-        let rows = sqlx::query("DELETE FROM sessions WHERE user_key = ? RETURNING id_hash")
+        let rows = sqlx::query("DELETE FROM sessions WHERE user_key = $1 RETURNING id_hash")
             .bind(user_key)
             .fetch_all(&self.pool)
             .await?;
@@ -143,7 +131,7 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
             .await?;

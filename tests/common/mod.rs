@@ -3,6 +3,7 @@
 //! resolves the test host names to the gateway.
 #![allow(dead_code)]
 
+pub mod databases;
 pub mod fake_idp;
 pub mod oidc_provider;
 

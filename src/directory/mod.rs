@@ -1,0 +1,96 @@
+//! The guest directory: users (guests and members), invitations, groups, app assignments,
+//! admin API keys, audit events and the revocation feed, in the gateway's database.
+//!
+//! Every change that matters to security is one transaction that also writes its audit
+//! event, so the log and the state cannot disagree.
+
+pub mod address;
+pub mod audit;
+pub mod groups;
+pub mod invitations;
+pub mod keys;
+pub mod users;
+
+use sqlx::AnyPool;
+
+use crate::db::Db;
+
+pub use audit::AuditEvent;
+pub use invitations::{EmailStatus, Invitation, InvitationStatus};
+pub use users::{User, UserState, UserType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// Who did something, for the audit log and permission checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The local command line (whoever can read the database is an admin).
+    Cli,
+    /// A named admin API key.
+    ApiKey(String),
+    /// A signed-in user of the directory.
+    User { id: String, mail: String },
+    /// The gateway itself (redemption, sign-in).
+    Gateway,
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Cli => "cli".into(),
+            Actor::ApiKey(name) => format!("api-key:{name}"),
+            Actor::User { mail, .. } => format!("user:{mail}"),
+            Actor::Gateway => "gateway".into(),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Actor::Cli | Actor::ApiKey(_) | Actor::Gateway)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Directory {
+    pub(crate) pool: AnyPool,
+}
+
+impl Directory {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            pool: db.pool.clone(),
+        }
+    }
+
+    /// The connection pool, for the few callers that run their own queries (tests, tools).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Opens the database at `url` (running migrations).
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Ok(Self::new(&Db::open(url).await?))
+    }
+}
+
+/// A random v4 UUID, the form Graph uses for object ids.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub(crate) fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn parse_json_list(s: &str) -> Result<Vec<String>, DirectoryError> {
+    serde_json::from_str(s).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}

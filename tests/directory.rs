@@ -1,0 +1,366 @@
+//! The directory and session store against every test database (SQLite, and PostgreSQL when
+//! the suite is given a server): invitations, atomic redemption, reset, removal, groups,
+//! assignments, admin keys, audit, sessions.
+
+mod common;
+
+use borderless::directory::address::Address;
+use borderless::directory::groups::Principal;
+use borderless::directory::invitations::{InviteResult, NewInvitation, RedeemRefusal};
+use borderless::directory::{Actor, Directory, InvitationStatus, UserState, UserType};
+use borderless::session::{Session, SessionManager, SessionStore, SqlSessionStore};
+use std::sync::Arc;
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).expect("valid address")
+}
+
+fn new_invitation<'a>(email: &'a Address, upn: &'a str, apps: &'a [String]) -> NewInvitation<'a> {
+    NewInvitation {
+        email,
+        upn,
+        display_name: "Alice",
+        redirect_url: "https://app.test/",
+        apps,
+        groups: &[],
+        message: Some("Welcome"),
+        send_email: true,
+        ttl_secs: 3600,
+    }
+}
+
+fn session_for(user_id: &str) -> Session {
+    let now = borderless::session::now_unix();
+    Session {
+        user_key: user_id.into(),
+        idp: "op".into(),
+        issuer: "https://op.test".into(),
+        subject: "alice".into(),
+        attributes: Default::default(),
+        amr: vec![],
+        acr: None,
+        auth_time: now,
+        created_at: now,
+        expires_at: now + 3600,
+    }
+}
+
+#[tokio::test]
+async fn invite_redeem_reset_remove_on_every_backend() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (backend, url) in common::databases::test_databases(dir.path()).await {
+        let d = Directory::open(&url).await.expect(backend);
+        let actor = Actor::Cli;
+        let apps = vec!["hr".to_string()];
+        let upn = "alice_fabrikam.example#EXT#@contoso.example";
+        let inv = d
+            .invite(
+                &actor,
+                &new_invitation(&addr("alice@fabrikam.example"), upn, &apps),
+            )
+            .await
+            .expect("invite");
+        assert_eq!(inv.result, InviteResult::Invited, "{backend}");
+        assert_eq!(inv.user.user_type, UserType::Guest);
+        assert_eq!(inv.user.state, UserState::PendingAcceptance);
+        assert_eq!(inv.user.upn, upn);
+        let secret = inv.secret.clone().expect("secret");
+        let invitation = inv.invitation.clone().expect("invitation");
+
+        // The secret is stored only as a hash.
+        let raw: String =
+            sqlx::query_scalar::<_, String>("SELECT secret_hash FROM invitations WHERE id = $1")
+                .bind(&invitation.id)
+                .fetch_one(d.pool())
+                .await
+                .expect("hash");
+        assert_ne!(raw, secret, "{backend}: secret stored in clear");
+        assert_eq!(raw.len(), 64);
+        assert_eq!(
+            d.invitation_by_secret(&secret)
+                .await
+                .expect("by secret")
+                .map(|i| i.id),
+            Some(invitation.id.clone())
+        );
+        assert!(
+            d.invitation_by_secret("not-the-secret")
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+        assert_eq!(d.assigned_apps(&inv.user.id).await.expect("apps"), apps);
+
+        // Re-inviting a pending guest issues a fresh link; the old one is revoked.
+        let again = d
+            .invite(
+                &actor,
+                &new_invitation(&addr("Alice@Fabrikam.example"), upn, &apps),
+            )
+            .await
+            .expect("reinvite");
+        assert_eq!(again.result, InviteResult::Reinvited);
+        assert_eq!(again.user.id, inv.user.id);
+        let old = d
+            .invitation(&invitation.id)
+            .await
+            .expect("old")
+            .expect("exists");
+        assert_eq!(old.status, InvitationStatus::Revoked);
+        let fresh = again.invitation.expect("fresh");
+        assert_eq!(
+            d.redeem(&invitation.id, ("op", "https://op.test", "alice"))
+                .await
+                .expect("redeem old"),
+            Err(RedeemRefusal::Revoked)
+        );
+
+        // Two racing redemptions of one link: exactly one wins.
+        let (a, b) = tokio::join!(
+            d.redeem(&fresh.id, ("op", "https://op.test", "alice")),
+            d.redeem(&fresh.id, ("op", "https://op.test", "alice")),
+        );
+        let wins = [a.expect("a"), b.expect("b")]
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        assert_eq!(wins, 1, "{backend}: racing redemptions");
+        let redeemed_events = d
+            .audit_since(0, 1000)
+            .await
+            .expect("audit")
+            .iter()
+            .filter(|e| e.action == "invitation.redeemed")
+            .count();
+        assert_eq!(redeemed_events, 1);
+        let user = d
+            .user_by_identity("https://op.test", "alice")
+            .await
+            .expect("lookup")
+            .expect("pinned");
+        assert_eq!(user.state, UserState::Accepted);
+        assert_eq!(user.idp.as_deref(), Some("op"));
+        assert_eq!(
+            d.redeem(&fresh.id, ("op", "https://op.test", "alice"))
+                .await
+                .expect("reuse"),
+            Err(RedeemRefusal::AlreadyRedeemed)
+        );
+
+        // Re-inviting an accepted guest reports it and sends nothing.
+        let accepted = d
+            .invite(
+                &actor,
+                &new_invitation(&addr("alice@fabrikam.example"), upn, &[]),
+            )
+            .await
+            .expect("invite accepted");
+        assert_eq!(accepted.result, InviteResult::AlreadyAccepted);
+        assert!(accepted.secret.is_none());
+
+        // Reset: back to pending, identity unpinned, sessions ended and announced.
+        let store = SqlSessionStore::open(&url).await.expect("session store");
+        let sessions =
+            SessionManager::new(Arc::new(store), 100, std::time::Duration::from_secs(60));
+        let sid = sessions
+            .create(session_for(&user.id))
+            .await
+            .expect("session");
+        let before = d.last_revocation().await.expect("seq");
+        let reset = d.reset_redemption(&actor, &user.id).await.expect("reset");
+        assert_eq!(reset.state, UserState::PendingAcceptance);
+        assert!(reset.issuer.is_none() && reset.subject.is_none());
+        let feed = d.revocations_since(before).await.expect("feed");
+        assert!(
+            feed.iter().any(|(_, u)| u == &user.id),
+            "{backend}: no revocation"
+        );
+        let store_again = SqlSessionStore::open(&url).await.expect("store");
+        assert!(
+            store_again.get(sid.key()).await.expect("get").is_none(),
+            "{backend}: session survived reset"
+        );
+        let (renewed, secret2) = d.renew_link(&actor, &user.id, 3600).await.expect("renew");
+        assert_eq!(renewed.status, InvitationStatus::PendingAcceptance);
+        assert_ne!(secret2, secret);
+
+        // An expired link is refused as expired.
+        let exp_apps: Vec<String> = vec![];
+        let bob_addr = addr("bob@fabrikam.example");
+        let mut expired = new_invitation(
+            &bob_addr,
+            "bob_fabrikam.example#EXT#@contoso.example",
+            &exp_apps,
+        );
+        expired.ttl_secs = -1;
+        let bob = d.invite(&actor, &expired).await.expect("invite bob");
+        assert_eq!(
+            d.redeem(
+                &bob.invitation.expect("inv").id,
+                ("op", "https://op.test", "bob")
+            )
+            .await
+            .expect("redeem"),
+            Err(RedeemRefusal::Expired)
+        );
+
+        // Removal deletes the user with their invitations and sessions.
+        let sid2 = sessions
+            .create(session_for(&bob.user.id))
+            .await
+            .expect("session");
+        d.remove_user(&actor, &bob.user.id).await.expect("remove");
+        assert!(d.user(&bob.user.id).await.expect("get").is_none());
+        assert!(
+            d.invitations_of(&bob.user.id)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        let store3 = SqlSessionStore::open(&url).await.expect("store");
+        assert!(store3.get(sid2.key()).await.expect("get").is_none());
+    }
+}
+
+#[tokio::test]
+async fn groups_assignments_keys_and_members_on_every_backend() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (backend, url) in common::databases::test_databases(dir.path()).await {
+        let d = Directory::open(&url).await.expect(backend);
+        let actor = Actor::Cli;
+        let g = d
+            .create_group(
+                &actor,
+                "partners",
+                Some("Partner staff"),
+                &["owner@contoso.example".into()],
+            )
+            .await
+            .expect("group");
+        assert!(d.create_group(&actor, "partners", None, &[]).await.is_err());
+        let carol = d
+            .invite(
+                &actor,
+                &new_invitation(
+                    &addr("carol@fabrikam.example"),
+                    "carol_fabrikam.example#EXT#@contoso.example",
+                    &[],
+                ),
+            )
+            .await
+            .expect("invite")
+            .user;
+        assert!(d.assigned_apps(&carol.id).await.expect("apps").is_empty());
+        d.set_assignment(&actor, "wiki", Principal::Group(&g.id), true)
+            .await
+            .expect("assign group");
+        d.set_membership(&actor, "partners", &carol.id, true)
+            .await
+            .expect("member");
+        assert_eq!(
+            d.assigned_apps(&carol.id).await.expect("apps"),
+            vec!["wiki"]
+        );
+        d.set_assignment(&actor, "hr", Principal::User(&carol.id), true)
+            .await
+            .expect("assign user");
+        assert_eq!(
+            d.assigned_apps(&carol.id).await.expect("apps"),
+            vec!["hr", "wiki"]
+        );
+        let group = d.group("partners").await.expect("group");
+        assert_eq!(group.members, vec!["carol@fabrikam.example"]);
+        assert_eq!(group.owners, vec!["owner@contoso.example"]);
+        d.delete_group(&actor, &g.id).await.expect("delete group");
+        assert_eq!(d.assigned_apps(&carol.id).await.expect("apps"), vec!["hr"]);
+
+        // Members from a trusted IdP are created on first sign-in, pinned.
+        let m = d
+            .create_member(
+                "dave@contoso.example",
+                "Dave",
+                ("corp", "https://corp.test", "d1"),
+            )
+            .await
+            .expect("member");
+        assert_eq!(m.user_type, UserType::Member);
+        assert_eq!(m.state, UserState::Accepted);
+
+        // Admin keys: shown once, stored hashed, revocable.
+        let (key, secret) = d.create_admin_key(&actor, "ci").await.expect("key");
+        assert!(secret.starts_with("blk_"));
+        assert_eq!(
+            d.verify_admin_key(&secret)
+                .await
+                .expect("verify")
+                .as_deref(),
+            Some("ci")
+        );
+        assert_eq!(d.verify_admin_key("blk_wrong").await.expect("verify"), None);
+        d.revoke_admin_key(&actor, &key.name).await.expect("revoke");
+        assert_eq!(d.verify_admin_key(&secret).await.expect("verify"), None);
+
+        // Disabling ends sessions.
+        d.set_disabled(&actor, &carol.id, true)
+            .await
+            .expect("disable");
+        assert!(
+            d.user(&carol.id)
+                .await
+                .expect("get")
+                .expect("user")
+                .disabled
+        );
+        let actions: Vec<String> = d
+            .audit_since(0, 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        for a in [
+            "group.created",
+            "assignment.added",
+            "group.member_added",
+            "group.deleted",
+            "admin_key.created",
+            "admin_key.revoked",
+            "user.disabled",
+            "user.member_created",
+        ] {
+            assert!(
+                actions.iter().any(|x| x == a),
+                "{backend}: no {a} in {actions:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_store_round_trips_on_every_backend() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (backend, url) in common::databases::test_databases(dir.path()).await {
+        let store = SqlSessionStore::open(&url).await.expect(backend);
+        let mut s = session_for("user-1");
+        s.attributes
+            .insert("email".into(), vec!["a@b.example".into()]);
+        s.amr = vec!["pwd".into(), "mfa".into()];
+        let id = borderless::session::SessionId::random();
+        store.insert(id.key(), &s).await.expect("insert");
+        assert_eq!(
+            store.get(id.key()).await.expect("get"),
+            Some(s.clone()),
+            "{backend}"
+        );
+        let keys = store.delete_user("user-1").await.expect("delete user");
+        assert_eq!(keys, vec![id.key()]);
+        assert!(store.get(id.key()).await.expect("get").is_none());
+        let mut old = session_for("user-2");
+        old.expires_at = 1;
+        store
+            .insert(borderless::session::SessionId::random().key(), &old)
+            .await
+            .expect("insert");
+        assert_eq!(store.purge_expired(10).await.expect("purge"), 1);
+    }
+}
