@@ -11,6 +11,8 @@ pub mod directory;
 pub mod error;
 pub mod gateway;
 pub mod idp;
+pub mod invite;
+pub mod mail;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

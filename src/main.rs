@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod operator_cli;
+use operator_cli::{ConfigArg, GroupsCommand, GuestsCommand, InviteArgs, KeysCommand};
+
 // glibc malloc showed up at ~9 % of CPU under load (malloc_consolidate, _int_free);
 // mimalloc keeps the many short-lived per-request allocations thread-local.
 #[global_allocator]
@@ -40,6 +43,39 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Invite a guest by email, or many with --csv.
+    Invite(Box<InviteArgs>),
+    /// List and manage directory users (guests and members).
+    Guests {
+        #[command(subcommand)]
+        command: GuestsCommand,
+        #[command(flatten)]
+        common: ConfigArg,
+    },
+    /// Manage groups, their members and app assignments.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
+        #[command(flatten)]
+        common: ConfigArg,
+    },
+    /// Print audit events.
+    Audit {
+        /// 30m, 24h, 7d, a Unix time or YYYY-MM-DD.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[command(flatten)]
+        common: ConfigArg,
+    },
+    /// Manage admin API keys.
+    AdminKeys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        common: ConfigArg,
+    },
     /// Run the demo upstream app that shows the headers it receives.
     DemoApp {
         #[arg(long, default_value = "127.0.0.1:9080")]
@@ -59,6 +95,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
         Command::Serve { config } => rt.block_on(serve(config)),
+        Command::Invite(args) => rt.block_on(operator_cli::invite(*args)),
+        Command::Guests { command, common } => rt.block_on(operator_cli::guests(command, common)),
+        Command::Groups { command, common } => rt.block_on(operator_cli::groups(command, common)),
+        Command::Audit {
+            since,
+            limit,
+            common,
+        } => rt.block_on(operator_cli::audit(since, limit, common)),
+        Command::AdminKeys { command, common } => {
+            rt.block_on(operator_cli::admin_keys(command, common))
+        }
         Command::DemoApp { listen } => {
             init_logging(borderless::config::file::LogFormat::Text);
             match rt.block_on(borderless::demo_app::bind_and_serve(listen)) {

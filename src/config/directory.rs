@@ -139,7 +139,7 @@ pub(super) fn smtp(
         sink.push(at.key("host"), "must not be empty");
     }
     let from_ok = match s.from.parse::<lettre::message::Mailbox>() {
-        Ok(m) => Address::parse(&m.email.to_string()).is_ok(),
+        Ok(m) => Address::parse(m.email.as_ref()).is_ok(),
         Err(_) => false,
     };
     if !from_ok {
