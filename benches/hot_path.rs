@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion) {
             scrub::scrub_request(&mut headers, &injected, &gateway_cookies, false);
             let s = sessions.get(&id).await.expect("store").expect("session");
             assert_eq!(
-                borderless::policy::evaluate(&app, Some(&s)),
+                borderless::policy::evaluate(&app, Some(&s), None),
                 borderless::policy::Decision::Allow
             );
             claims::apply(&mut headers, &app.headers, &s);

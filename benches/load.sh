@@ -84,6 +84,7 @@ kind = "oidc"
 issuer = "http://127.0.0.1:$P_IDP"
 client_id = "bench"
 client_secret = "bench-secret"
+members = true
 [[app]]
 id = "open"
 host = "open.localhost:$P_GW"

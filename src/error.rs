@@ -27,6 +27,23 @@ pub enum GatewayError {
     GatewayTimeout,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A page that explains a refusal in its own words (invitation and directory states).
+    #[error("{title}: {message}")]
+    Notice {
+        status: StatusCode,
+        title: String,
+        message: String,
+    },
+}
+
+impl GatewayError {
+    pub fn notice(status: StatusCode, title: &str, message: impl Into<String>) -> Self {
+        Self::Notice {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -51,11 +68,12 @@ impl GatewayError {
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Notice { status, .. } => *status,
         }
     }
 
     /// Title and message safe to show anyone.
-    fn public_text(&self) -> (&'static str, String) {
+    fn public_text(&self) -> (&str, String) {
         match self {
             Self::NotFound => (
                 "Not found",
@@ -88,6 +106,7 @@ impl GatewayError {
                 "Something went wrong",
                 "The gateway hit an internal error.".into(),
             ),
+            Self::Notice { title, message, .. } => (title.as_str(), message.clone()),
         }
     }
 

@@ -14,10 +14,13 @@ use hyper::body::Incoming;
 use rand::RngCore;
 use tracing::Instrument;
 
+use crate::access::AccessCache;
 use crate::assertion::AssertionSigner;
 use crate::config::{Config, normalize_authority};
+use crate::directory::Directory;
 use crate::error::GatewayError;
 use crate::idp::oidc::OidcProvider;
+use crate::invite::Inviter;
 use crate::metrics::{AppLabel, Label, Metrics, RequestLabels};
 use crate::proxy::{self, route::Router, scrub::InjectedNames, upstream::Upstream};
 use crate::response::{self, Body};
@@ -25,7 +28,7 @@ use crate::session::SessionManager;
 use crate::signin::{
     self,
     cookies::CookieNames,
-    flow::{FlowStore, HandoffStore},
+    flow::{ConsentStore, FlowStore, HandoffStore},
 };
 
 /// Everything derived from one config file; swapped atomically on reload.
@@ -36,6 +39,8 @@ pub struct Runtime {
     gateway_cookies: Vec<String>,
     pub idps: Vec<Arc<OidcProvider>>,
     apps: HashMap<String, AppRuntime>,
+    /// Invitations under this config's apps, domain lists and mail settings.
+    pub inviter: Inviter,
 }
 
 pub struct AppRuntime {
@@ -46,7 +51,7 @@ pub struct AppRuntime {
 }
 
 impl Runtime {
-    pub fn build(config: Arc<Config>) -> anyhow::Result<Self> {
+    pub fn build(config: Arc<Config>, dir: &Directory) -> anyhow::Result<Self> {
         let router = Router::new(&config.apps);
         let cookies = CookieNames::new(&config.session.cookie_name);
         let gateway_cookies = cookies.all();
@@ -79,6 +84,7 @@ impl Runtime {
             );
         }
         Ok(Self {
+            inviter: Inviter::new(dir.clone(), config.clone())?,
             config,
             router,
             cookies,
@@ -109,7 +115,10 @@ impl Runtime {
 pub struct Gateway {
     pub runtime: ArcSwap<Runtime>,
     pub sessions: Arc<SessionManager>,
+    pub directory: Directory,
+    pub access: AccessCache,
     pub flows: FlowStore,
+    pub consents: ConsentStore,
     pub handoffs: HandoffStore,
     pub metrics: Metrics,
     pub signer: AssertionSigner,

@@ -3,6 +3,7 @@
 //! `build` turns a validated config into a running [`gateway::Gateway`]; `server::serve` runs
 //! its listeners; `reload` swaps in a new config after validating it.
 
+pub mod access;
 pub mod assertion;
 pub mod config;
 pub mod db;
@@ -34,7 +35,9 @@ use crate::signin::flow::{FLOW_TTL, HANDOFF_TTL, SingleUse};
 /// Builds the gateway: opens the session store (running migrations), loads or creates the
 /// assertion signing key and derives the runtime from the config.
 pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
-    let store = SqlSessionStore::open(&config.database_url).await?;
+    let db = db::Db::open(&config.database_url).await?;
+    let store = SqlSessionStore::new(&db);
+    let directory = directory::Directory::new(&db);
     let sessions = SessionManager::new(
         Arc::new(store),
         config.session.cache_capacity,
@@ -46,17 +49,22 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         &issuer,
         config.assertion.ttl.as_secs() as i64,
     )?;
-    let runtime = Runtime::build(Arc::new(config))?;
-    Ok(Arc::new(Gateway {
+    let runtime = Runtime::build(Arc::new(config), &directory)?;
+    let gw = Arc::new(Gateway {
         runtime: ArcSwap::from_pointee(runtime),
         sessions: Arc::new(sessions),
+        access: access::AccessCache::new(directory.clone()),
+        directory,
         flows: SingleUse::new(FLOW_TTL, 100_000),
+        consents: SingleUse::new(FLOW_TTL, 100_000),
         handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
         metrics: metrics::Metrics::new(),
         signer,
         labels: gateway::FixedLabels::default(),
         tls_certs: Default::default(),
-    }))
+    });
+    follow_revocations(&gw);
+    Ok(gw)
 }
 
 /// Loads `path` and, only if it is valid, makes it the running config. On error the old
@@ -79,7 +87,7 @@ pub fn reload(gw: &Gateway, path: &Path) -> anyhow::Result<()> {
     {
         tracing::warn!("changed listeners, TLS file paths or database take effect after a restart");
     }
-    let runtime = Runtime::build(Arc::new(config))?;
+    let runtime = Runtime::build(Arc::new(config), &gw.directory)?;
     // Renewed certificates are picked up from the files the listeners were started with.
     let certs = gw.tls_certs.lock().map(|c| c.clone()).unwrap_or_default();
     for cert in &certs {
@@ -118,5 +126,44 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
         }
     });
 }
+
+/// Follows the directory's revocation feed: when any process (the CLI, another gateway, the
+/// admin API) ends a user's sessions or changes their access, this process drops what it
+/// cached for that user within `REVOCATION_POLL`.
+/// Started by `build`; ends when the gateway is dropped.
+fn follow_revocations(gw: &Arc<Gateway>) {
+    let weak = Arc::downgrade(gw);
+    let dir = gw.directory.clone();
+    tokio::spawn(async move {
+        let mut seq = loop {
+            match dir.last_revocation().await {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::warn!("reading the revocation feed failed: {e}");
+                    tokio::time::sleep(REVOCATION_POLL).await;
+                }
+            }
+        };
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(gw) = weak.upgrade() else { return };
+            match dir.revocations_since(seq).await {
+                Ok(entries) => {
+                    for (s, user) in entries {
+                        gw.sessions.forget_user(&user);
+                        gw.access.invalidate(&user).await;
+                        seq = s;
+                    }
+                }
+                Err(e) => tracing::warn!("reading the revocation feed failed: {e}"),
+            }
+        }
+    });
+}
+
+/// How often the revocation feed is read.
+pub const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub use config::load as load_config;

@@ -27,7 +27,7 @@ async fn chromium_signs_in_and_sees_the_demo_app() {
         .start(
             "",
             &format!(
-                "[[idp]]\nid = \"op\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"op\"\nclient_secret = \"op-secret\"\n\n\
+                "[[idp]]\nid = \"op\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"op\"\nclient_secret = \"op-secret\"\nmembers = true\n\n\
                  [[app]]\nid = \"demo\"\ndisplay_name = \"Demo\"\nhost = \"{APP_HOST}:{port}\"\nupstream = \"http://{echo}\"\n\
                  [app.headers]\nX-Remote-User = \"email\"\nX-Remote-Name = \"name\"\n",
                 idp.issuer

@@ -17,6 +17,7 @@ issuer = "{idp_issuer}"
 client_id = "op"
 client_secret = "op-secret"
 scopes = ["openid", "email", "profile", "groups"]
+members = true
 
 [idp.claims]
 display = "name"

@@ -121,7 +121,15 @@ async fn revoked_sessions_are_sent_to_sign_in_on_the_next_request() {
     assert_eq!(ok.status(), 200, "session works (and is now cached)");
 
     // Revoke every session of the user while the session sits in the cache.
-    let user = borderless::session::Session::user_key_for(&_idp.issuer, "user-1");
+    // Sessions are keyed by the directory user, found here by the pinned identity.
+    let user = gw
+        .gw
+        .directory
+        .user_by_identity(&_idp.issuer, "user-1")
+        .await
+        .expect("directory")
+        .expect("member created at sign-in")
+        .id;
     let revoked = gw.gw.sessions.revoke_user(&user).await.expect("revoke");
     assert_eq!(revoked, 1);
     let r = manual

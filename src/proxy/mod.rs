@@ -64,8 +64,21 @@ pub async fn handle(
         None => None,
     };
 
-    // policy
-    match policy::evaluate(app, session.as_deref()) {
+    // policy: assignments are looked up (cached) only for apps that require them.
+    let assigned = match &session {
+        Some(s) if app.assignment_required => Some(
+            gw.access
+                .assigned_apps(&s.user_key)
+                .await
+                .map_err(|e| GatewayError::Internal(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    match policy::evaluate(
+        app,
+        session.as_deref(),
+        assigned.as_deref().map(|v| v.as_slice()),
+    ) {
         Decision::Allow => {}
         Decision::SignIn => {
             return Ok(signin::require_sign_in(

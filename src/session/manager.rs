@@ -39,6 +39,7 @@ impl SessionManager {
         let cache = Cache::builder()
             .max_capacity(capacity)
             .expire_after(SessionExpiry { ttl })
+            .support_invalidation_closures()
             .build();
         Self {
             store,
@@ -110,6 +111,18 @@ impl SessionManager {
             self.cache.invalidate(k).await;
         }
         Ok(keys.len())
+    }
+
+    /// Drops a user's sessions from this process's cache only: another process already
+    /// changed the store (the revocation feed says so). Live sessions reload on next use.
+    pub fn forget_user(&self, user_key: &str) {
+        let user_key = user_key.to_string();
+        if let Err(e) = self
+            .cache
+            .invalidate_entries_if(move |_, s| s.user_key == user_key)
+        {
+            tracing::error!("cannot drop cached sessions: {e}");
+        }
     }
 
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {

@@ -69,7 +69,7 @@ pub type Attributes = BTreeMap<String, Vec<String>>;
 /// One signed-in browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// Stable user key: the IdP issuer and subject.
+    /// The directory user id: revocation and assignments key on it.
     pub user_key: String,
     pub idp: String,
     pub issuer: String,
@@ -83,10 +83,6 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn user_key_for(issuer: &str, subject: &str) -> String {
-        format!("{issuer}#{subject}")
-    }
-
     pub fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
     }

@@ -28,6 +28,19 @@ pub struct PendingSignIn {
     pub return_to: Url,
     /// Browser binding from the app host, when the return URL is on another host.
     pub binding: Option<String>,
+    /// The invitation being redeemed, when the sign-in started from a redemption link.
+    pub redeem: Option<String>,
+}
+
+/// A signed-in identity waiting for the guest to accept an invitation's consent page.
+#[derive(Debug)]
+pub struct PendingConsent {
+    pub identity: crate::idp::Identity,
+    pub invitation_id: String,
+    pub email: String,
+    pub name: String,
+    pub return_to: Url,
+    pub binding: Option<String>,
 }
 
 /// A session on its way to an app host.
@@ -83,3 +96,4 @@ impl<T: Send + Sync + 'static> SingleUse<T> {
 
 pub type FlowStore = SingleUse<PendingSignIn>;
 pub type HandoffStore = SingleUse<Handoff>;
+pub type ConsentStore = SingleUse<PendingConsent>;

@@ -8,9 +8,11 @@
 //! failure deletes it. Sessions reach other hosts through single-use handoff codes that only
 //! the browser which started the sign-in can redeem (`b`, the binding cookie on the app host).
 
+pub mod admit;
 pub mod cookies;
 pub mod flow;
 pub mod query;
+pub mod redeem;
 pub mod return_to;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ struct Choice {
     href: String,
 }
 
+use crate::directory::User;
+
 pub async fn handle(
     gw: &Gateway,
     rt: &Arc<Runtime>,
@@ -94,6 +98,20 @@ pub async fn handle(
             .render(),
         )),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
+        "/redeem" if get => {
+            if !rt.is_login_host(&ctx.host) {
+                return redeem::redirect_to_login(rt, &req);
+            }
+            redeem::redeem_page(gw, rt, &req, ctx).await
+        }
+        "/consent" if method == Method::POST => {
+            if !same_origin(&req, ctx) {
+                return Err(GatewayError::Forbidden(
+                    "The invitation must be accepted on this site.".into(),
+                ));
+            }
+            redeem::consent(gw, rt, req, ctx).await
+        }
         p if get && p.starts_with("/signin/") => {
             let idp = &p["/signin/".len()..];
             signin(gw, rt, &req, ctx, Some(idp)).await
@@ -211,9 +229,15 @@ async fn signin(
     }
     let q = query::parse_unique(req.uri().query())
         .map_err(|_| GatewayError::BadRequest("a parameter was repeated"))?;
-    let return_to = match q.get("rd") {
-        None => default_return(rt),
-        Some(rd) => return_to::validate(
+    // From a redemption link: land on the invitation's redirect URL afterwards.
+    let redemption = match q.get("redeem") {
+        Some(secret) => Some(redeem::redemption_target(gw, rt, secret).await?),
+        None => None,
+    };
+    let return_to = match (&redemption, q.get("rd")) {
+        (Some((url, _)), _) => url.clone(),
+        (None, None) => default_return(rt),
+        (None, Some(rd)) => return_to::validate(
             rd,
             &rt.config.public_url,
             &rt.config.login_authority,
@@ -234,6 +258,7 @@ async fn signin(
         cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie)
         && let Ok(Some(s)) = gw.sessions.get(&id).await
         && (idp.is_none() || idp == Some(s.idp.as_str()))
+        && redemption.is_none()
     {
         return Ok(complete(gw, rt, id, &return_to, binding.as_deref()).await);
     }
@@ -249,7 +274,10 @@ async fn signin(
                 .map(|p| {
                     let mut href = format!("/.borderless/signin/{}", p.config.id);
                     let mut qs = url::form_urlencoded::Serializer::new(String::new());
-                    qs.append_pair("rd", return_to.as_str());
+                    match q.get("redeem") {
+                        Some(secret) => qs.append_pair("redeem", secret),
+                        None => qs.append_pair("rd", return_to.as_str()),
+                    };
                     if let Some(b) = &binding {
                         qs.append_pair("b", b);
                     }
@@ -284,6 +312,7 @@ async fn signin(
             pkce_verifier: auth.pkce_verifier,
             return_to,
             binding,
+            redeem: redemption.map(|(_, id)| id),
         })
         .await;
     gw.metrics.signin(&provider.config.id, "started");
@@ -318,30 +347,34 @@ async fn callback(
     let mut resp = match result {
         Ok((identity, pending)) => {
             gw.metrics.signin(metric_idp, "success");
-            tracing::info!(target: "borderless::security", idp, subject = %identity.subject, "signed in");
-            let session = new_session(rt, identity);
-            let id = gw
-                .sessions
-                .create(session)
-                .await
-                .map_err(|e| GatewayError::Internal(e.to_string()))?;
-            let mut resp = complete(
-                gw,
-                rt,
-                id.clone(),
-                &pending.return_to,
-                pending.binding.as_deref(),
-            )
-            .await;
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                cookies::set(
-                    &rt.cookies.session,
-                    &id.to_cookie(),
-                    rt.config.session.lifetime.as_secs() as i64,
-                ),
-            );
-            resp
+            tracing::info!(target: "borderless::security", idp, subject = %identity.subject, "signed in at the IdP");
+            match admit::admit(rt, &gw.directory, &identity, pending.redeem.as_deref()).await {
+                Ok(admit::Admission::SignIn(user)) => {
+                    start_session(
+                        gw,
+                        rt,
+                        identity,
+                        &user,
+                        &pending.return_to,
+                        pending.binding.as_deref(),
+                    )
+                    .await?
+                }
+                Ok(admit::Admission::Consent(inv)) => {
+                    // Consent sets its own flow cookie; do not clear it below.
+                    return Ok(redeem::ask_consent(
+                        gw,
+                        rt,
+                        ctx,
+                        identity,
+                        inv,
+                        pending.return_to.clone(),
+                        pending.binding.clone(),
+                    )
+                    .await);
+                }
+                Err(e) => e.into_response(&ctx.request_id),
+            }
         }
         Err(e) => {
             gw.metrics.signin(metric_idp, "failure");
@@ -394,14 +427,55 @@ async fn finish_callback<'p>(
     Ok((identity, pending))
 }
 
-fn new_session(rt: &Runtime, identity: Identity) -> Session {
+/// Signs a directory user in: a new session (keyed by the user id, carrying the directory's
+/// view of the user as attributes), the cookie, and on to `return_to`.
+pub(crate) async fn start_session(
+    gw: &Gateway,
+    rt: &Runtime,
+    identity: Identity,
+    user: &User,
+    return_to: &Url,
+    binding: Option<&str>,
+) -> Result<Response<Body>, GatewayError> {
+    if let Err(e) = gw.directory.record_sign_in(&user.id).await {
+        tracing::warn!("recording the sign-in time failed: {e}");
+    }
+    let session = new_session(rt, identity, user);
+    let id = gw
+        .sessions
+        .create(session)
+        .await
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let mut resp = complete(gw, rt, id.clone(), return_to, binding).await;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(
+            &rt.cookies.session,
+            &id.to_cookie(),
+            rt.config.session.lifetime.as_secs() as i64,
+        ),
+    );
+    Ok(resp)
+}
+
+fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Session {
     let now = now_unix();
+    let mut attributes = identity.attributes;
+    for (k, v) in [
+        ("user_id", user.id.as_str()),
+        ("upn", user.upn.as_str()),
+        ("user_type", user.user_type.as_str()),
+        ("mail", user.mail.as_str()),
+        ("display_name", user.display_name.as_str()),
+    ] {
+        attributes.insert(k.to_string(), vec![v.to_string()]);
+    }
     Session {
-        user_key: Session::user_key_for(&identity.issuer, &identity.subject),
+        user_key: user.id.clone(),
         idp: identity.idp,
         issuer: identity.issuer,
         subject: identity.subject,
-        attributes: identity.attributes,
+        attributes,
         amr: identity.amr,
         acr: identity.acr,
         auth_time: identity.auth_time.unwrap_or(now),
@@ -583,18 +657,31 @@ async fn apps(
             None => None,
         };
     let user = session.as_ref().map(|s| {
-        s.first("email")
-            .or(s.first("name"))
+        s.first("display_name")
+            .or(s.first("mail"))
             .unwrap_or(&s.subject)
             .to_string()
     });
+    let assigned = match &session {
+        Some(s) => Some(
+            gw.access
+                .assigned_apps(&s.user_key)
+                .await
+                .map_err(|e| GatewayError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     let apps = rt
         .config
         .apps
         .iter()
         .filter(|a| {
             matches!(
-                crate::policy::evaluate(a, session.as_deref()),
+                crate::policy::evaluate(
+                    a,
+                    session.as_deref(),
+                    assigned.as_deref().map(|v| v.as_slice())
+                ),
                 crate::policy::Decision::Allow
             )
         })

@@ -107,10 +107,11 @@ impl FakeIdp {
         f(&mut self.scenario.lock().expect("scenario"));
     }
 
-    /// TOML for this provider as an `[[idp]]` with id `fake`.
+    /// TOML for this provider as an `[[idp]]` with id `fake`, whose users are members (no
+    /// invitation needed).
     pub fn idp_toml(&self) -> String {
         format!(
-            "[[idp]]\nid = \"{CLIENT_ID}\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n",
+            "[[idp]]\nid = \"{CLIENT_ID}\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nmembers = true\n",
             self.issuer
         )
     }

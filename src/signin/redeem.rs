@@ -1,0 +1,312 @@
+//! Redeeming an invitation:
+//!
+//! ```text
+//! email link ─▶ /redeem?t=… (names the organisation, offers IdPs) ─▶ /signin/{idp}?redeem=…
+//!   ─▶ IdP ─▶ /callback ─▶ directory (admit) ─▶ consent page ─POST /consent─▶ redeem (atomic)
+//!   ─▶ session ─▶ the invitation's redirect URL
+//! ```
+//! A guest who goes straight to an app reaches the same consent page after the callback
+//! (just-in-time redemption). The consent state is single-use and bound to the browser by
+//! the flow cookie; the POST must come from our own page.
+
+use askama::Template;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use url::Url;
+
+use super::admit::{link_expired, link_invalid, link_used};
+use super::flow::{self, PendingConsent};
+use super::{Choice, cookies, page, query, start_session};
+use crate::directory::invitations::{InvitationStatus, RedeemRefusal};
+use crate::directory::{Invitation, User};
+use crate::error::GatewayError;
+use crate::gateway::{Gateway, RequestCtx, Runtime};
+use crate::idp::Identity;
+use crate::proxy::scrub::cookie_value;
+use crate::response::{self, Body};
+
+#[derive(Template)]
+#[template(path = "redeem.html")]
+struct RedeemPage<'a> {
+    organization: &'a str,
+    logo_url: &'a Option<String>,
+    support: &'a Option<String>,
+    email: &'a str,
+    app_name: &'a str,
+    idps: Vec<Choice>,
+    request_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    organization: &'a str,
+    name: &'a str,
+    email: &'a str,
+    idp: &'a str,
+    request_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "declined.html")]
+struct DeclinedPage<'a> {
+    organization: &'a str,
+    request_id: &'a str,
+}
+
+fn internal(e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::Internal(e.to_string())
+}
+
+/// The invitation behind a link secret, if it can still be redeemed; otherwise the page
+/// that explains why not.
+pub async fn open_invitation(
+    gw: &Gateway,
+    rt: &Runtime,
+    secret: &str,
+) -> Result<Invitation, GatewayError> {
+    let org = &rt.config.directory.organization;
+    if !flow::is_token(secret) {
+        return Err(link_invalid(org));
+    }
+    let inv = gw
+        .directory
+        .invitation_by_secret(secret)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| link_invalid(org))?;
+    match inv.status {
+        InvitationStatus::Accepted => Err(link_used(org)),
+        InvitationStatus::Revoked => Err(link_invalid(org)),
+        InvitationStatus::PendingAcceptance if inv.is_expired(crate::db::now()) => {
+            Err(link_expired(org))
+        }
+        InvitationStatus::PendingAcceptance => Ok(inv),
+    }
+}
+
+/// `GET /redeem?t=…` on the login host.
+pub async fn redeem_page(
+    gw: &Gateway,
+    rt: &Runtime,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let q = query::parse_unique(req.uri().query())
+        .map_err(|_| GatewayError::BadRequest("a parameter was repeated"))?;
+    let secret = q.get("t").map(String::as_str).unwrap_or("");
+    let inv = open_invitation(gw, rt, secret).await?;
+    let d = &rt.config.directory;
+    let app_name = Url::parse(&inv.redirect_url)
+        .ok()
+        .and_then(|u| {
+            rt.router
+                .route(
+                    &u[url::Position::BeforeHost..url::Position::AfterPort],
+                    u.path(),
+                )
+                .map(|a| a.display_name.clone())
+        })
+        .unwrap_or_else(|| d.organization.clone());
+    let idps = rt
+        .idps
+        .iter()
+        .map(|p| {
+            let mut qs = url::form_urlencoded::Serializer::new(String::new());
+            qs.append_pair("redeem", secret);
+            Choice {
+                name: p.config.display_name.clone(),
+                href: format!("/.borderless/signin/{}?{}", p.config.id, qs.finish()),
+            }
+        })
+        .collect();
+    let mut resp = page(
+        RedeemPage {
+            organization: &d.organization,
+            logo_url: &d.logo_url,
+            support: &d.support_contact,
+            email: &inv.email,
+            app_name: &app_name,
+            idps,
+            request_id: &ctx.request_id,
+        }
+        .render(),
+    );
+    // The page URL holds the link secret: keep it out of caches.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// After the callback: keep the identity aside and ask the guest to accept.
+pub async fn ask_consent(
+    gw: &Gateway,
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    identity: Identity,
+    inv: Invitation,
+    return_to: Url,
+    binding: Option<String>,
+) -> Response<Body> {
+    let first = |k: &str| identity.attributes.get(k).and_then(|v| v.first()).cloned();
+    let name = first("name").unwrap_or_else(|| inv.display_name.clone());
+    let idp_name = rt
+        .idp(&identity.idp)
+        .map(|p| p.config.display_name.clone())
+        .unwrap_or_else(|| identity.idp.clone());
+    let html = ConsentPage {
+        organization: &rt.config.directory.organization,
+        name: &name,
+        email: &inv.email,
+        idp: &idp_name,
+        request_id: &ctx.request_id,
+    }
+    .render();
+    let id = gw
+        .consents
+        .put(PendingConsent {
+            identity,
+            invitation_id: inv.id.clone(),
+            email: inv.email.clone(),
+            name,
+            return_to,
+            binding,
+        })
+        .await;
+    let mut resp = page(html);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(&rt.cookies.flow, &id, flow::FLOW_TTL.as_secs() as i64),
+    );
+    // The accepted form redirects to the app's host, which `form-action 'self'` would block.
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    resp
+}
+
+/// `POST /consent`: accept (redeem atomically, sign in) or decline.
+pub async fn consent(
+    gw: &Gateway,
+    rt: &Runtime,
+    req: Request<Incoming>,
+    ctx: &RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let pending = match cookie_value(req.headers(), &rt.cookies.flow) {
+        Some(id) => gw.consents.take(id).await,
+        None => None,
+    };
+    let decision = read_form(req)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == "decision")
+        .map(|(_, v)| v);
+    let org = &rt.config.directory.organization;
+    let Some(pending) = pending else {
+        return Err(GatewayError::notice(
+            StatusCode::BAD_REQUEST,
+            "This page has expired",
+            "The invitation was not accepted because the page was open too long or was already used. Open the invitation link again.",
+        ));
+    };
+    let mut resp = match decision.as_deref() {
+        Some("accept") => accept(gw, rt, ctx, &pending).await?,
+        Some("decline") => page(
+            DeclinedPage {
+                organization: org,
+                request_id: &ctx.request_id,
+            }
+            .render(),
+        ),
+        _ => return Err(GatewayError::BadRequest("unknown consent decision")),
+    };
+    resp.headers_mut()
+        .append(header::SET_COOKIE, cookies::clear(&rt.cookies.flow));
+    Ok(resp)
+}
+
+async fn accept(
+    gw: &Gateway,
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    p: &PendingConsent,
+) -> Result<Response<Body>, GatewayError> {
+    let id = &p.identity;
+    let org = &rt.config.directory.organization;
+    let outcome = gw
+        .directory
+        .redeem(&p.invitation_id, (&id.idp, &id.issuer, &id.subject))
+        .await
+        .map_err(internal)?;
+    let user: User = match outcome {
+        Ok(user) => {
+            tracing::info!(target: "borderless::security", user = %user.id, mail = %user.mail, idp = %id.idp, "invitation redeemed");
+            user
+        }
+        Err(RedeemRefusal::AlreadyRedeemed) => {
+            // A second tab of the same guest: the first one pinned this very identity.
+            match gw
+                .directory
+                .user_by_identity(&id.issuer, &id.subject)
+                .await
+                .map_err(internal)?
+            {
+                Some(u) => u,
+                None => return Err(link_used(org)),
+            }
+        }
+        Err(RedeemRefusal::Expired) => return Err(link_expired(org)),
+        Err(RedeemRefusal::Revoked | RedeemRefusal::Unknown) => return Err(link_invalid(org)),
+    };
+    let _ = ctx;
+    start_session(
+        gw,
+        rt,
+        p.identity.clone(),
+        &user,
+        &p.return_to,
+        p.binding.as_deref(),
+    )
+    .await
+}
+
+/// A small urlencoded form body (the consent buttons), at most 4 KiB.
+async fn read_form(req: Request<Incoming>) -> Result<Vec<(String, String)>, GatewayError> {
+    let body = Limited::new(req.into_body(), 4096)
+        .collect()
+        .await
+        .map_err(|_| GatewayError::BadRequest("form too large or unreadable"))?;
+    let bytes: Bytes = body.to_bytes();
+    Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+/// The redemption link for a sign-in that started at `/signin/{idp}?redeem=…`: where the
+/// guest lands afterwards and the invitation id for the flow.
+pub async fn redemption_target(
+    gw: &Gateway,
+    rt: &Runtime,
+    secret: &str,
+) -> Result<(Url, String), GatewayError> {
+    let inv = open_invitation(gw, rt, secret).await?;
+    let url = Url::parse(&inv.redirect_url).map_err(internal)?;
+    Ok((url, inv.id))
+}
+
+pub fn redirect_to_login(
+    rt: &Runtime,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let mut url = rt
+        .config
+        .public_url
+        .join(req.uri().path())
+        .map_err(|_| GatewayError::NotFound)?;
+    url.set_query(req.uri().query());
+    Ok(response::redirect(url.as_str()))
+}
