@@ -5,7 +5,9 @@
 
 pub mod databases;
 pub mod fake_idp;
+pub mod guests;
 pub mod oidc_provider;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

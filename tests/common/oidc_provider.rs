@@ -74,6 +74,10 @@ impl NodeIdp {
 /// Returns the final response after the gateway's redirects.
 pub async fn sign_in(client: &reqwest::Client, start_url: &str, login: &str) -> reqwest::Response {
     let page = client.get(start_url).send().await.expect("start sign-in");
+    // Still signed in at the provider: it answered without a login page.
+    if page.url().host_str() != Some("127.0.0.1") {
+        return page;
+    }
     let mut page_url = page.url().clone();
     let mut html = page.text().await.expect("login page");
     for _ in 0..3 {
