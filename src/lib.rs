@@ -4,6 +4,7 @@
 //! its listeners; `reload` swaps in a new config after validating it.
 
 pub mod access;
+pub mod admin;
 pub mod assertion;
 pub mod config;
 pub mod db;

@@ -98,6 +98,10 @@ pub async fn handle(
             .render(),
         )),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
+        p if p.starts_with("/api/v1/") => {
+            let sub = p["/api/v1".len()..].to_string();
+            Ok(crate::admin::handle(gw, rt, req, ctx, &sub).await)
+        }
         "/redeem" if get => {
             if !rt.is_login_host(&ctx.host) {
                 return redeem::redirect_to_login(rt, &req);
@@ -588,7 +592,7 @@ fn signout_page(ctx: &RequestCtx) -> Response<Body> {
 
 /// A browser's POST from this host: `Origin` (or, without it, `Sec-Fetch-Site`) must say so.
 /// Clients that send neither (scripts, curl) are not browsers a CSRF page can drive.
-fn same_origin(req: &Request<Incoming>, ctx: &RequestCtx) -> bool {
+pub(crate) fn same_origin(req: &Request<Incoming>, ctx: &RequestCtx) -> bool {
     let h = req.headers();
     if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         return url::Url::parse(origin)

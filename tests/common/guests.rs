@@ -27,6 +27,7 @@ pub fn accounts() -> serde_json::Value {
         "carol": { "email": "carol@fabrikam.example", "email_verified": true, "name": "Carol" },
         "dave": { "email": "dave@fabrikam.example", "email_verified": true, "name": "Dave" },
         "erin": { "email": "erin@fabrikam.example", "email_verified": true, "name": "Erin" },
+        "owner": { "email": "owner@contoso.example", "email_verified": true, "name": "Olga Owner" },
     })
 }
 
@@ -36,7 +37,6 @@ pub struct Options {
     pub smtp_port: Option<u16>,
     pub extra: String,
 }
-
 
 impl GuestEnv {
     pub async fn start() -> GuestEnv {
@@ -203,6 +203,12 @@ X-Remote-User = "upn"
             .send()
             .await
             .expect("consent")
+    }
+
+    /// A new admin API key, made with the CLI.
+    pub async fn admin_key(&self, name: &str) -> String {
+        let out = self.cli_json(&["admin-keys", "create", name]).await;
+        out["key"].as_str().expect("key").to_string()
     }
 
     /// Signs in at an app directly (no link): just-in-time redemption or a normal sign-in.
