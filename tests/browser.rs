@@ -65,3 +65,94 @@ async fn chromium_signs_in_and_sees_the_demo_app() {
     );
     gw.stop().await;
 }
+
+/// Follows a redemption link in Chromium to the app; returns the script's result.
+async fn redeem_in_chromium(
+    env: &common::guests::GuestEnv,
+    link: &str,
+    login: &str,
+    expected: &str,
+) -> serde_json::Value {
+    let screenshot = env.gw.dir.path().join(format!("redeemed-{login}.png"));
+    let out = tokio::process::Command::new("node")
+        .arg(node_dir().join("../../e2e/redeem.mjs"))
+        .arg(link)
+        .arg(login)
+        .arg(expected)
+        .arg(&screenshot)
+        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser redemption failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&screenshot).is_ok_and(|m| m.len() > 1000));
+    serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("result json")
+}
+
+#[tokio::test]
+async fn chromium_redeems_cli_and_api_invitations_from_the_mail() {
+    let mut env = common::guests::GuestEnv::start().await;
+
+    // Through the CLI…
+    env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let upn = "alice_fabrikam.example#EXT#@contoso.example";
+    let result = redeem_in_chromium(&env, &link, "alice", upn).await;
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["url"], env.gw.url(APP_HOST, "/"));
+    assert!(
+        result["steps"][0]["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Contoso")
+    );
+    assert!(
+        result["steps"][1]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Alice Fabrikam")
+    );
+    let text = result["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("x-user-type") && text.contains("Guest"),
+        "{text}"
+    );
+
+    // …and through the Graph-compatible API.
+    let key = env.admin_key("browser-test").await;
+    let inv: serde_json::Value = env
+        .gw
+        .manual_client()
+        .post(env.gw.url(LOGIN_HOST, "/.borderless/api/v1/invitations"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({
+            "invitedUserEmailAddress": "carol@fabrikam.example",
+            "inviteRedirectUrl": env.gw.url(APP_HOST, "/"),
+            "sendInvitationMessage": true,
+        }))
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    let mail = env.smtp().next_mail().await;
+    assert_eq!(
+        Some(mail.redeem_link().as_str()),
+        inv["inviteRedeemUrl"].as_str()
+    );
+    let result = redeem_in_chromium(
+        &env,
+        &mail.redeem_link(),
+        "carol",
+        "carol_fabrikam.example#EXT#@contoso.example",
+    )
+    .await;
+    assert_eq!(result["ok"], true);
+}

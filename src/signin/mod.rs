@@ -592,16 +592,23 @@ fn signout_page(ctx: &RequestCtx) -> Response<Body> {
 
 /// A browser's POST from this host: `Origin` (or, without it, `Sec-Fetch-Site`) must say so.
 /// Clients that send neither (scripts, curl) are not browsers a CSRF page can drive.
+/// Our pages set `Referrer-Policy: no-referrer`, under which Chromium sends `Origin: null`
+/// even for a same-origin form; then only `Sec-Fetch-Site: same-origin` vouches for it (a
+/// sandboxed frame or data: page elsewhere also sends `null`, with `cross-site`).
 pub(crate) fn same_origin(req: &Request<Incoming>, ctx: &RequestCtx) -> bool {
     let h = req.headers();
+    let fetch_site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        if origin == "null" {
+            return fetch_site == Some("same-origin");
+        }
         return url::Url::parse(origin)
             .ok()
             .filter(|u| u.scheme() == "https")
             .and_then(|u| return_to::authority_of(&u))
             .is_some_and(|a| a == ctx.host);
     }
-    match h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    match fetch_site {
         Some(site) => site == "same-origin" || site == "none",
         None => true,
     }
