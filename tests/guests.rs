@@ -625,3 +625,141 @@ async fn smtp_down_then_resend_delivers_a_fresh_link() {
         200
     );
 }
+
+#[tokio::test]
+async fn csv_bulk_invite_reports_bad_rows_by_line_and_invites_the_rest() {
+    let mut env = GuestEnv::start().await;
+    // Azure's template: a version line, bracketed column names, quoted fields.
+    let csv = "version:v1.0\n\
+        Email address to invite [inviteeEmail] Required,Redirection url [inviteRedirectURL] Required,Send invitation message (true or false) [sendEmail],Customized invitation message [customizedMessageBody],Display name [invitedUserDisplayName]\n\
+        carol@fabrikam.example,https://app.test:PORT/,true,\"Hi Carol, welcome\",Carol\n\
+        not-an-address,,false,,\n\
+        x@blocked.example,,false,,\n\
+        erin@fabrikam.example,https://nowhere.example/,false,,\n\
+        CAROL@fabrikam.example,,false,,\n\
+        dave@fabrikam.example,,maybe,,\n\
+        \n\
+        erin@fabrikam.example,,false,,Erin\n"
+        .replace("PORT", &env.gw.port.to_string());
+    let path = env.gw.dir.path().join("guests.csv");
+    std::fs::write(&path, csv).expect("write csv");
+    let results = env.gw.dir.path().join("results.json");
+    let out = env
+        .cli(&[
+            "invite",
+            "--csv",
+            path.to_str().expect("path"),
+            "--result",
+            results.to_str().expect("path"),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "bad rows give exit code 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (line, why) in [
+        (4, "exactly one @"),
+        (5, "blocked"),
+        (6, "not an address of an app"),
+        (7, "duplicate of line 3"),
+        (8, "true or false"),
+    ] {
+        assert!(
+            stderr.contains(&format!("guests.csv:{line}:")) && stderr.contains(why),
+            "line {line} ({why}) not reported:\n{stderr}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).expect("result file")).expect("json");
+    assert_eq!(report["invited"], 2);
+    assert_eq!(report["failed"], 5);
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(
+        rows.iter()
+            .find(|r| r["line"] == 10)
+            .unwrap_or_else(|| panic!("{report}"))["status"],
+        "invited"
+    );
+    let mail = env.smtp().next_mail().await;
+    assert_eq!(mail.envelope_to, vec!["carol@fabrikam.example"]);
+    assert!(mail.text.contains("Hi Carol, welcome"));
+    // Erin's row asked for no email.
+    assert!(
+        env.smtp()
+            .drain(std::time::Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+
+    // 2001 rows are refused before anything is written; 2000 pass.
+    let mut big = String::from("email,send message\n");
+    for i in 0..2001 {
+        big.push_str(&format!("bulk{i}@fabrikam.example,false\n"));
+    }
+    std::fs::write(&path, &big).expect("write");
+    let out = env
+        .cli(&["invite", "--csv", path.to_str().expect("path")])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 2000 rows"));
+    let users = env.cli_json(&["guests", "list"]).await;
+    assert_eq!(users.as_array().map(Vec::len), Some(2));
+    let trimmed: String = big.lines().take(2001).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, trimmed).expect("write");
+    let out = env
+        .cli(&["invite", "--csv", path.to_str().expect("path")])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = env.cli_json(&["guests", "list"]).await;
+    assert_eq!(users.as_array().map(Vec::len), Some(2002));
+    // A file without an email column is refused as a whole.
+    std::fs::write(&path, "name,phone\nx,1\n").expect("write");
+    let out = env
+        .cli(&["invite", "--csv", path.to_str().expect("path")])
+        .await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1: the header row has no email column")
+    );
+}
+
+#[tokio::test]
+async fn invitation_mail_over_starttls_with_authentication() {
+    let pki_dir = tempfile::tempdir().expect("dir");
+    let pki = common::TestPki::create(pki_dir.path());
+    let ca = pki_dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).expect("ca");
+    let mut smtp = common::smtp::SmtpServer::start_with(serde_json::json!({
+        "tlsCert": std::fs::read_to_string(&pki.cert_path).expect("cert"),
+        "tlsKey": std::fs::read_to_string(&pki.key_path).expect("key"),
+        "users": { "mailer": "s3cret" },
+    }))
+    .await;
+    // The certificate names `localhost`; the password comes from the environment.
+    // SAFETY: set before the gateway (and its config validation) reads it; tests in this
+    // binary use distinct variable names.
+    unsafe { std::env::set_var("BORDERLESS_TEST_SMTP_PASSWORD", "s3cret") };
+    let env = GuestEnv::start_with(Options {
+        smtp_port: Some(smtp.port),
+        smtp_section: Some(format!(
+            "host = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nusername = \"mailer\"\npassword_env = \"BORDERLESS_TEST_SMTP_PASSWORD\"\nca_file = \"{}\"\nfrom = \"Contoso <invites@contoso.example>\"\n",
+            smtp.port,
+            ca.display()
+        )),
+        ..Default::default()
+    })
+    .await;
+    let out = env
+        .cli(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mail = smtp.next_mail().await;
+    assert!(mail.secure, "delivered without TLS");
+    assert_eq!(mail.user.as_deref(), Some("mailer"));
+    assert!(mail.redeem_link().contains("/.borderless/redeem?t="));
+}

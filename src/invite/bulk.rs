@@ -101,6 +101,18 @@ impl BulkReport {
     }
 }
 
+/// The 1-based line a record starts on. The csv crate's own line count skips blank lines,
+/// which would make reported line numbers disagree with the operator's editor.
+/// A record's position can point at blank lines before it, so those are stepped over.
+fn line_at(text: &str, byte: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = (byte as usize).min(bytes.len());
+    while end < bytes.len() && (bytes[end] == b'\n' || bytes[end] == b'\r') {
+        end += 1;
+    }
+    bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
 fn parse_bool(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "" | "true" | "yes" | "1" => Ok(true),
@@ -174,11 +186,11 @@ impl Inviter {
         for rec in records {
             let (line, outcome) = match rec {
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0) + skipped;
+                    let line = e.position().map(|p| line_at(body, p.byte())).unwrap_or(0) + skipped;
                     (line, Err((String::new(), format!("unreadable row: {e}"))))
                 }
                 Ok(r) => {
-                    let line = r.position().map(|p| p.line()).unwrap_or(0) + skipped;
+                    let line = r.position().map(|p| line_at(body, p.byte())).unwrap_or(0) + skipped;
                     let field = |c: Column| {
                         columns
                             .get(&c)

@@ -35,6 +35,8 @@ pub fn accounts() -> serde_json::Value {
 pub struct Options {
     /// SMTP port; `None` starts a fresh server, `Some(p)` points at `p` without starting one.
     pub smtp_port: Option<u16>,
+    /// Replaces the body of the `[smtp]` section.
+    pub smtp_section: Option<String>,
     pub extra: String,
 }
 
@@ -56,6 +58,11 @@ impl GuestEnv {
             }
         };
         let port = slot.port;
+        let smtp_section = opts.smtp_section.unwrap_or_else(|| {
+            format!(
+                "host = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\nfrom = \"Contoso Invitations <invites@contoso.example>\"\ntimeout_secs = 5\n"
+            )
+        });
         let sections = format!(
             r#"
 [directory]
@@ -68,12 +75,7 @@ logo_url = "https://contoso.example/logo.png"
 blocked_domains = ["blocked.example"]
 
 [smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-from = "Contoso Invitations <invites@contoso.example>"
-timeout_secs = 5
-
+{smtp_section}
 [[idp]]
 id = "partner"
 kind = "oidc"
