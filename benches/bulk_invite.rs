@@ -97,10 +97,8 @@ fn bulk_invite(c: &mut Criterion) {
             },
             |(_dir, inviter)| {
                 rt.block_on(async {
-                    let (report, _mail) = inviter
-                        .invite_csv(&Actor::Cli, &data)
-                        .await
-                        .expect("bulk");
+                    let (report, _mail) =
+                        inviter.invite_csv(&Actor::Cli, &data).await.expect("bulk");
                     assert_eq!(report.invited, ROWS);
                 })
             },
@@ -118,10 +116,8 @@ fn bulk_invite(c: &mut Criterion) {
                 },
                 |(_dir, inviter)| {
                     rt.block_on(async {
-                        let (report, _mail) = inviter
-                            .invite_csv(&Actor::Cli, &data)
-                            .await
-                            .expect("bulk");
+                        let (report, _mail) =
+                            inviter.invite_csv(&Actor::Cli, &data).await.expect("bulk");
                         assert_eq!(report.invited, ROWS);
                     })
                 },

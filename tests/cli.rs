@@ -118,6 +118,7 @@ fn every_shipped_config_validates() {
         .args(&files)
         .env("BORDERLESS_ENTRA_SECRET", "test")
         .env("BORDERLESS_GOOGLE_SECRET", "test")
+        .env("BORDERLESS_SMTP_PASSWORD", "test")
         .output()
         .expect("run");
     assert!(

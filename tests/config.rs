@@ -92,3 +92,38 @@ fn missing_or_ambiguous_secrets_name_the_key_and_line() {
         assert!(errs.0[0].line.is_some(), "{lines}: a line number");
     }
 }
+
+#[test]
+fn directory_collaboration_and_smtp_errors_name_their_keys() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "version = 1\n\
+         [gateway]\npublic_url = \"https://login.test\"\ndatabase_url = \"mysql://x\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\nredirect_to_https = true\n\
+         [directory]\ntenant_domain = \"not a domain\"\ninvitation_ttl_days = 0\n\
+         [collaboration]\nallowed_domains = [\"fabrikam.example\"]\nblocked_domains = [\"evil..example\"]\n\
+         [smtp]\nhost = \"smtp.test\"\nfrom = \"no address\"\nusername = \"u\"\n\
+         [[app]]\nid = \"hr\"\nhost = \"hr.test\"\nupstream = \"http://127.0.0.1:9\"\nauth = \"none\"\nassignment_required = true\nowners = [\"a@b@c.example\"]\n",
+    )
+    .expect("write");
+    let errs = borderless::config::load(&path)
+        .expect_err("invalid")
+        .to_string();
+    for (line, key) in [
+        (4, "gateway.database_url"),
+        (9, "directory.tenant_domain"),
+        (10, "directory.invitation_ttl_days"),
+        (13, "collaboration.blocked_domains[0]"),
+        (16, "smtp.from"),
+        (14, "smtp.password"),
+        (23, "app[0].assignment_required"),
+        (24, "app[0].owners[0]"),
+    ] {
+        assert!(
+            errs.contains(&format!("bad.toml:{line}: key `{key}`")),
+            "missing {key} at line {line} in:\n{errs}"
+        );
+    }
+}

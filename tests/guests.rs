@@ -763,3 +763,75 @@ async fn invitation_mail_over_starttls_with_authentication() {
     assert_eq!(mail.user.as_deref(), Some("mailer"));
     assert!(mail.redeem_link().contains("/.borderless/redeem?t="));
 }
+
+#[tokio::test]
+async fn who_may_invite_follows_the_collaboration_setting() {
+    for (setting, member_may, guest_may) in [
+        ("admins_only", false, false),
+        ("members", true, false),
+        ("everyone", true, true),
+    ] {
+        let env = GuestEnv::start_with(Options {
+            collaboration: Some(format!("who_may_invite = \"{setting}\"")),
+            ..Default::default()
+        })
+        .await;
+        env.gw
+            .gw
+            .directory
+            .create_member(
+                "mo@contoso.example",
+                "Mo Member",
+                ("corp", "https://corp.example", "m1"),
+            )
+            .await
+            .expect("member");
+        env.cli_json(&["invite", "gus@fabrikam.example", "--no-email"])
+            .await;
+        for (actor, allowed, target) in [
+            (
+                "mo@contoso.example",
+                member_may,
+                "m-invitee@fabrikam.example",
+            ),
+            (
+                "gus@fabrikam.example",
+                guest_may,
+                "g-invitee@fabrikam.example",
+            ),
+        ] {
+            // `wiki` has no owners, so only the setting itself can allow this.
+            let out = env
+                .cli(&[
+                    "invite",
+                    target,
+                    "--app",
+                    "wiki",
+                    "--no-email",
+                    "--as",
+                    actor,
+                ])
+                .await;
+            assert_eq!(
+                out.status.success(),
+                allowed,
+                "{setting}: {actor} → {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if !allowed {
+                assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed"));
+            }
+        }
+        // Admins always may.
+        let out = env
+            .cli(&[
+                "invite",
+                "a-invitee@fabrikam.example",
+                "--app",
+                "wiki",
+                "--no-email",
+            ])
+            .await;
+        assert!(out.status.success(), "{setting}: admin refused");
+    }
+}

@@ -37,6 +37,8 @@ pub struct Options {
     pub smtp_port: Option<u16>,
     /// Replaces the body of the `[smtp]` section.
     pub smtp_section: Option<String>,
+    /// Replaces the body of the `[collaboration]` section.
+    pub collaboration: Option<String>,
     pub extra: String,
 }
 
@@ -63,6 +65,9 @@ impl GuestEnv {
                 "host = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\nfrom = \"Contoso Invitations <invites@contoso.example>\"\ntimeout_secs = 5\n"
             )
         });
+        let collaboration = opts
+            .collaboration
+            .unwrap_or_else(|| "blocked_domains = [\"blocked.example\"]".into());
         let sections = format!(
             r#"
 [directory]
@@ -72,7 +77,7 @@ support_contact = "it@contoso.example"
 logo_url = "https://contoso.example/logo.png"
 
 [collaboration]
-blocked_domains = ["blocked.example"]
+{collaboration}
 
 [smtp]
 {smtp_section}
