@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod response;
+pub mod revocation_feed;
 pub mod server;
 pub mod session;
 pub mod signin;
@@ -64,7 +65,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         labels: gateway::FixedLabels::default(),
         tls_certs: Default::default(),
     });
-    follow_revocations(&gw);
+    revocation_feed::follow(&gw);
     Ok(gw)
 }
 
@@ -115,7 +116,8 @@ pub fn reload_on_sighup(gw: Arc<Gateway>, path: std::path::PathBuf) -> anyhow::R
     Ok(())
 }
 
-/// Deletes expired sessions from the store every few minutes.
+/// Deletes expired sessions, and revocation feed entries every process has long read,
+/// every few minutes.
 pub fn purge_expired_sessions(gw: Arc<Gateway>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
@@ -124,47 +126,15 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
             if let Err(e) = gw.sessions.purge_expired().await {
                 tracing::warn!("purging expired sessions failed: {e}");
             }
-        }
-    });
-}
-
-/// Follows the directory's revocation feed: when any process (the CLI, another gateway, the
-/// admin API) ends a user's sessions or changes their access, this process drops what it
-/// cached for that user within `REVOCATION_POLL`.
-/// Started by `build`; ends when the gateway is dropped.
-fn follow_revocations(gw: &Arc<Gateway>) {
-    let weak = Arc::downgrade(gw);
-    let dir = gw.directory.clone();
-    tokio::spawn(async move {
-        let mut seq = loop {
-            match dir.last_revocation().await {
-                Ok(s) => break s,
-                Err(e) => {
-                    tracing::warn!("reading the revocation feed failed: {e}");
-                    tokio::time::sleep(REVOCATION_POLL).await;
-                }
-            }
-        };
-        let mut tick = tokio::time::interval(REVOCATION_POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(gw) = weak.upgrade() else { return };
-            match dir.revocations_since(seq).await {
-                Ok(entries) => {
-                    for (s, user) in entries {
-                        gw.sessions.forget_user(&user);
-                        gw.access.invalidate(&user).await;
-                        seq = s;
-                    }
-                }
-                Err(e) => tracing::warn!("reading the revocation feed failed: {e}"),
+            if let Err(e) = gw
+                .directory
+                .purge_revocations(session::now_unix() - revocation_feed::KEEP.as_secs() as i64)
+                .await
+            {
+                tracing::warn!("purging the revocation feed failed: {e}");
             }
         }
     });
 }
-
-/// How often the revocation feed is read.
-pub const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub use config::load as load_config;

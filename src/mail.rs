@@ -29,9 +29,8 @@ pub struct InvitationMail {
     pub expires_at: i64,
 }
 
-#[derive(Template)]
-#[template(path = "mail/invitation.html")]
-struct HtmlBody<'a> {
+/// What both bodies (text and HTML) say.
+struct Fields<'a> {
     organization: &'a str,
     logo_url: &'a Option<String>,
     inviter: &'a str,
@@ -44,16 +43,15 @@ struct HtmlBody<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mail/invitation.html")]
+struct HtmlBody<'a> {
+    f: &'a Fields<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "mail/invitation.txt")]
 struct TextBody<'a> {
-    organization: &'a str,
-    inviter: &'a str,
-    app_name: &'a str,
-    email: &'a str,
-    message: &'a Option<String>,
-    link: &'a str,
-    expires: &'a str,
-    support: &'a Option<String>,
+    f: &'a Fields<'a>,
 }
 
 #[derive(Clone)]
@@ -93,7 +91,7 @@ impl Mailer {
     pub fn render(&self, m: &InvitationMail) -> anyhow::Result<Message> {
         let expires =
             httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(m.expires_at.max(0) as u64));
-        let html = HtmlBody {
+        let fields = Fields {
             organization: &m.organization,
             logo_url: &m.logo_url,
             inviter: &m.inviter,
@@ -103,19 +101,9 @@ impl Mailer {
             link: &m.link,
             expires: &expires,
             support: &m.support,
-        }
-        .render()?;
-        let text = TextBody {
-            organization: &m.organization,
-            inviter: &m.inviter,
-            app_name: &m.app_name,
-            email: &m.to,
-            message: &m.message,
-            link: &m.link,
-            expires: &expires,
-            support: &m.support,
-        }
-        .render()?;
+        };
+        let html = HtmlBody { f: &fields }.render()?;
+        let text = TextBody { f: &fields }.render()?;
         let to = Mailbox::new(Some(m.to_name.clone()), m.to.parse()?);
         Ok(Message::builder()
             .from(self.from.clone())

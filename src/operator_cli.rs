@@ -320,17 +320,15 @@ async fn invite_csv(
 }
 
 pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
-    let inviter = match open(&c.config).await {
-        Ok(i) => i,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let dir = &inviter.dir;
-    let actor = Actor::Cli;
-    let result: anyhow::Result<()> = async {
+    let json = c.json;
+    with_directory(&c.config, |inviter| async move {
+        let dir = &inviter.dir;
+        let actor = Actor::Cli;
+
         match cmd {
             GuestsCommand::List => {
                 let users = dir.list_users().await?;
-                print(c.json, &users, || {
+                print(json, &users, || {
                     users
                         .iter()
                         .map(|u| {
@@ -376,7 +374,7 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let mail = wait_mail(handle).await;
-                print(c.json, &report, || {
+                print(json, &report, || {
                     format!(
                         "{} is PendingAcceptance again\nredemption link: {}",
                         report.user.mail,
@@ -391,7 +389,7 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let mail = wait_mail(handle).await;
-                print(c.json, &report, || {
+                print(json, &report, || {
                     format!(
                         "new link for {}: {}",
                         report.user.mail,
@@ -420,9 +418,21 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
             }
         }
         Ok(())
-    }
-    .await;
-    match result {
+    })
+    .await
+}
+
+/// Opens the directory for `config`, runs `f`, and turns its error into a message and exit 1.
+async fn with_directory<F, Fut>(config: &Path, f: F) -> ExitCode
+where
+    F: FnOnce(Inviter) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let inviter = match open(config).await {
+        Ok(i) => i,
+        Err(e) => return fail(format!("{e:#}")),
+    };
+    match f(inviter).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format!("{e:#}")),
     }
@@ -439,17 +449,15 @@ fn mail_failures(mail: Option<DeliveryReport>) -> anyhow::Result<()> {
 }
 
 pub async fn groups(cmd: GroupsCommand, c: ConfigArg) -> ExitCode {
-    let inviter = match open(&c.config).await {
-        Ok(i) => i,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let dir = &inviter.dir;
-    let actor = Actor::Cli;
-    let result: anyhow::Result<()> = async {
+    let json = c.json;
+    with_directory(&c.config, |inviter| async move {
+        let dir = &inviter.dir;
+        let actor = Actor::Cli;
+
         match cmd {
             GroupsCommand::List => {
                 let gs = dir.list_groups().await?;
-                print(c.json, &gs, || {
+                print(json, &gs, || {
                     gs.iter()
                         .map(|g| {
                             format!("{}  {} ({} members)", g.id, g.display_name, g.members.len())
@@ -478,7 +486,7 @@ pub async fn groups(cmd: GroupsCommand, c: ConfigArg) -> ExitCode {
                 let g = dir
                     .create_group(&actor, &name, description.as_deref(), &checked)
                     .await?;
-                print(c.json, &g, || {
+                print(json, &g, || {
                     format!("created group {} ({})", g.display_name, g.id)
                 });
             }
@@ -516,12 +524,8 @@ pub async fn groups(cmd: GroupsCommand, c: ConfigArg) -> ExitCode {
             }
         }
         Ok(())
-    }
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(format!("{e:#}")),
-    }
+    })
+    .await
 }
 
 pub async fn audit(since: Option<String>, limit: i64, c: ConfigArg) -> ExitCode {
@@ -561,23 +565,21 @@ pub async fn audit(since: Option<String>, limit: i64, c: ConfigArg) -> ExitCode 
 }
 
 pub async fn admin_keys(cmd: KeysCommand, c: ConfigArg) -> ExitCode {
-    let inviter = match open(&c.config).await {
-        Ok(i) => i,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let dir = &inviter.dir;
-    let result: anyhow::Result<()> = async {
+    let json = c.json;
+    with_directory(&c.config, |inviter| async move {
+        let dir = &inviter.dir;
+
         match cmd {
             KeysCommand::Create { name } => {
                 let (key, secret) = dir.create_admin_key(&Actor::Cli, &name).await?;
                 let v = serde_json::json!({ "id": key.id, "name": key.name, "key": secret });
-                print(c.json, &v, || {
+                print(json, &v, || {
                     format!("{secret}\n(shown once: store it now; use it as `Authorization: Bearer <key>`)")
                 });
             }
             KeysCommand::List => {
                 let keys = dir.admin_keys().await?;
-                print(c.json, &keys, || {
+                print(json, &keys, || {
                     keys.iter()
                         .map(|k| {
                             format!(
@@ -597,12 +599,8 @@ pub async fn admin_keys(cmd: KeysCommand, c: ConfigArg) -> ExitCode {
             }
         }
         Ok(())
-    }
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(format!("{e:#}")),
-    }
+    })
+    .await
 }
 
 /// `--since`: `30m`, `24h`, `7d`, a Unix time, or a date `YYYY-MM-DD` (UTC).

@@ -396,6 +396,15 @@ impl Directory {
             .collect()
     }
 
+    /// Deletes feed entries written before `before` (Unix seconds).
+    pub async fn purge_revocations(&self, before: i64) -> Result<u64, DirectoryError> {
+        Ok(sqlx::query("DELETE FROM revocations WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// The newest revocation seq, where a starting gateway begins to poll.
     pub async fn last_revocation(&self) -> Result<i64, DirectoryError> {
         let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM revocations")

@@ -104,7 +104,7 @@ pub async fn handle(
         }
         "/redeem" if get => {
             if !rt.is_login_host(&ctx.host) {
-                return redeem::redirect_to_login(rt, &req);
+                return redirect_to_login(rt, &req);
             }
             redeem::redeem_page(gw, rt, &req, ctx).await
         }
@@ -206,6 +206,20 @@ pub fn require_sign_in(
     resp
 }
 
+/// Sign-in and redemption happen on the login host only: the same path and query there.
+fn redirect_to_login(
+    rt: &Runtime,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let mut url = rt
+        .config
+        .public_url
+        .join(req.uri().path())
+        .map_err(|_| GatewayError::NotFound)?;
+    url.set_query(req.uri().query());
+    Ok(response::redirect(url.as_str()))
+}
+
 fn default_return(rt: &Runtime) -> Url {
     rt.config
         .public_url
@@ -222,14 +236,7 @@ async fn signin(
     idp: Option<&str>,
 ) -> Result<Response<Body>, GatewayError> {
     if !rt.is_login_host(&ctx.host) {
-        // Sign-in happens on the login host only; keep the query as it is.
-        let mut url = rt
-            .config
-            .public_url
-            .join(req.uri().path())
-            .map_err(|_| GatewayError::NotFound)?;
-        url.set_query(req.uri().query());
-        return Ok(response::redirect(url.as_str()));
+        return redirect_to_login(rt, req);
     }
     let q = query::parse_unique(req.uri().query())
         .map_err(|_| GatewayError::BadRequest("a parameter was repeated"))?;

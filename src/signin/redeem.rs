@@ -26,7 +26,7 @@ use crate::error::GatewayError;
 use crate::gateway::{Gateway, RequestCtx, Runtime};
 use crate::idp::Identity;
 use crate::proxy::scrub::cookie_value;
-use crate::response::{self, Body};
+use crate::response::Body;
 
 #[derive(Template)]
 #[template(path = "redeem.html")]
@@ -296,17 +296,4 @@ pub async fn redemption_target(
     let inv = open_invitation(gw, rt, secret).await?;
     let url = Url::parse(&inv.redirect_url).map_err(internal)?;
     Ok((url, inv.id))
-}
-
-pub fn redirect_to_login(
-    rt: &Runtime,
-    req: &Request<Incoming>,
-) -> Result<Response<Body>, GatewayError> {
-    let mut url = rt
-        .config
-        .public_url
-        .join(req.uri().path())
-        .map_err(|_| GatewayError::NotFound)?;
-    url.set_query(req.uri().query());
-    Ok(response::redirect(url.as_str()))
 }
