@@ -84,6 +84,11 @@ pub enum GuestsCommand {
     Enable {
         user: String,
     },
+    /// Access ends on this date (YYYY-MM-DD, UTC) or `never`; a past date ends sessions now.
+    Expire {
+        user: String,
+        at: String,
+    },
     /// Back to PendingAcceptance, identity unpinned, sessions ended; a new link is sent.
     ResetRedemption {
         user: String,
@@ -362,6 +367,22 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
                 dir.set_disabled(&actor, &u.id, true).await?;
                 println!("disabled {}", u.mail);
             }
+            GuestsCommand::Expire { user, at } => {
+                let when = match at.as_str() {
+                    "never" => None,
+                    date => Some(parse_date(date).map_err(|e| anyhow::anyhow!(e))?),
+                };
+                let u = dir.find_user(&user).await?;
+                dir.set_expiry(&actor, &u.id, when).await?;
+                println!(
+                    "{}: access {}",
+                    u.mail,
+                    match when {
+                        Some(_) => format!("ends {at}"),
+                        None => "does not expire".into(),
+                    }
+                );
+            }
             GuestsCommand::Enable { user } => {
                 let u = dir.find_user(&user).await?;
                 dir.set_disabled(&actor, &u.id, false).await?;
@@ -627,7 +648,13 @@ pub fn parse_since(raw: &str) -> Result<i64, String> {
     if let Ok(t) = raw.parse::<i64>() {
         return Ok(t);
     }
-    let parts: Vec<&str> = raw.split('-').collect();
+    parse_date(raw).map_err(|_| bad())
+}
+
+/// `YYYY-MM-DD` (UTC midnight) as Unix seconds.
+pub fn parse_date(raw: &str) -> Result<i64, String> {
+    let bad = || format!("`{raw}` is not a date like 2027-03-31");
+    let parts: Vec<&str> = raw.trim().split('-').collect();
     if let [y, m, d] = parts.as_slice() {
         let (y, m, d): (i64, i64, i64) = (
             y.parse().map_err(|_| bad())?,

@@ -113,6 +113,37 @@ async fn graph_invitation_round_trip_and_immediate_removal() {
     assert_eq!(again["status"], "Completed");
     assert!(again["inviteRedeemUrl"].is_null());
 
+    // A past expiry through the API ends the session on the next request; null lifts it.
+    let app_url = env.gw.url(APP_HOST, "/");
+    let (status, _) = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/users/{user_id}"),
+            Some(json!({ "expiresAt": 1 })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        alice
+            .get(&app_url)
+            .send()
+            .await
+            .expect("app")
+            .url()
+            .host_str()
+            != Some(APP_HOST)
+    );
+    let (_, u) = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/users/{user_id}"),
+            Some(json!({ "expiresAt": null })),
+        )
+        .await;
+    assert!(u["expiresAt"].is_null());
+    let alice = env.browser();
+    assert_eq!(env.visit_app(&alice, APP_HOST, "alice").await.status(), 200);
+
     // Removal through the API ends the session on the very next request (same process).
     let app_url = env.gw.url(APP_HOST, "/");
     assert_eq!(alice.get(&app_url).send().await.expect("app").status(), 200);

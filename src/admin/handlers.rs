@@ -239,6 +239,14 @@ async fn get_user(c: &Call<'_>, id: &str) -> ApiResult {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UserPatch {
     account_enabled: Option<bool>,
+    /// Unix seconds after which the user may not sign in; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<i64>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// Ends a user's sessions in this process at once; other processes follow the feed.
@@ -255,6 +263,14 @@ async fn patch_user(c: &Call<'_>, id: &str) -> ApiResult {
             .set_disabled(c.actor, &user.id, !enabled)
             .await?;
         if !enabled {
+            forget(c, &user).await;
+        }
+    }
+    if let Some(expires_at) = p.expires_at {
+        c.gw.directory
+            .set_expiry(c.actor, &user.id, expires_at)
+            .await?;
+        if expires_at.is_some_and(|t| t <= crate::db::now()) {
             forget(c, &user).await;
         }
     }

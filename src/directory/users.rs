@@ -296,6 +296,39 @@ impl Directory {
         Ok(())
     }
 
+    /// Sets (or clears) the date after which the user may no longer sign in. A date already
+    /// past ends their sessions at once, like disabling.
+    pub async fn set_expiry(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE users SET expires_at = $1 WHERE id = $2")
+            .bind(expires_at)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(DirectoryError::NotFound(format!("user {user_id}")));
+        }
+        if expires_at.is_some_and(|t| t <= now()) {
+            end_sessions(&mut tx, user_id).await?;
+        }
+        record(
+            &mut tx,
+            actor,
+            "user.expiry_set",
+            Some(user_id),
+            serde_json::json!({ "expiresAt": expires_at }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deletes a user with their invitations, memberships and assignments, and ends their
     /// sessions.
     pub async fn remove_user(&self, actor: &Actor, user_id: &str) -> Result<User, DirectoryError> {
