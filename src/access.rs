@@ -35,7 +35,7 @@ impl AccessCache {
                 dir.assigned_apps(&id).await.map(Arc::new)
             })
             .await
-            .map_err(|e| DirectoryError::Invalid(e.to_string()))
+            .map_err(DirectoryError::Shared)
     }
 
     pub async fn invalidate(&self, user_id: &str) {

@@ -181,9 +181,7 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn wait_mail(
-    handle: Option<tokio::task::JoinHandle<DeliveryReport>>,
-) -> Option<DeliveryReport> {
+async fn wait_mail(handle: Option<borderless::invite::MailHandle>) -> Option<DeliveryReport> {
     match handle {
         Some(h) => h.await.ok(),
         None => None,
@@ -419,19 +417,15 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
                 });
                 mail_failures(mail)?;
             }
-            GuestsCommand::Assign { user, app } | GuestsCommand::Unassign { user, app }
-                if inviter.config.app(&app).is_none() =>
-            {
-                let _ = user;
-                anyhow::bail!("unknown app `{app}`");
-            }
             GuestsCommand::Assign { user, app } => {
+                known_app(&inviter, &app)?;
                 let u = dir.find_user(&user).await?;
                 dir.set_assignment(&actor, &app, Principal::User(&u.id), true)
                     .await?;
                 println!("assigned {app} to {}", u.mail);
             }
             GuestsCommand::Unassign { user, app } => {
+                known_app(&inviter, &app)?;
                 let u = dir.find_user(&user).await?;
                 dir.set_assignment(&actor, &app, Principal::User(&u.id), false)
                     .await?;
@@ -441,6 +435,13 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
         Ok(())
     })
     .await
+}
+
+fn known_app(inviter: &Inviter, app: &str) -> anyhow::Result<()> {
+    match inviter.config.app(app) {
+        Some(_) => Ok(()),
+        None => anyhow::bail!("unknown app `{app}`"),
+    }
 }
 
 /// Opens the directory for `config`, runs `f`, and turns its error into a message and exit 1.
@@ -525,19 +526,15 @@ pub async fn groups(cmd: GroupsCommand, c: ConfigArg) -> ExitCode {
                 dir.set_membership(&actor, &group, &u.id, false).await?;
                 println!("removed {} from {group}", u.mail);
             }
-            GroupsCommand::Assign { group, app } | GroupsCommand::Unassign { group, app }
-                if inviter.config.app(&app).is_none() =>
-            {
-                let _ = group;
-                anyhow::bail!("unknown app `{app}`");
-            }
             GroupsCommand::Assign { group, app } => {
+                known_app(&inviter, &app)?;
                 let g = dir.group(&group).await?;
                 dir.set_assignment(&actor, &app, Principal::Group(&g.id), true)
                     .await?;
                 println!("assigned {app} to group {}", g.display_name);
             }
             GroupsCommand::Unassign { group, app } => {
+                known_app(&inviter, &app)?;
                 let g = dir.group(&group).await?;
                 dir.set_assignment(&actor, &app, Principal::Group(&g.id), false)
                     .await?;

@@ -34,14 +34,35 @@ async fn chromium_signs_in_and_sees_the_demo_app() {
             ),
         )
         .await;
-    let screenshot = gw.dir.path().join("signed-in.png");
-    let script = node_dir().join("../../e2e/signin.mjs");
+    let result = run_e2e(
+        "signin.mjs",
+        &gw.url(APP_HOST, "/"),
+        "bob",
+        "bob@contoso-partner.test",
+        &gw.dir.path().join("signed-in.png"),
+    )
+    .await;
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["title"], "Demo app");
+    assert_eq!(result["url"], gw.url(APP_HOST, "/"));
+    gw.stop().await;
+}
+
+/// Runs a browser script of `tests/e2e/` (start URL, login, expected text, screenshot path,
+/// test hosts); asserts it succeeded and wrote its screenshot; returns its JSON result.
+async fn run_e2e(
+    script: &str,
+    start: &str,
+    login: &str,
+    expected: &str,
+    screenshot: &std::path::Path,
+) -> serde_json::Value {
     let out = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(gw.url(APP_HOST, "/"))
-        .arg("bob")
-        .arg("bob@contoso-partner.test")
-        .arg(&screenshot)
+        .arg(node_dir().join("../../e2e").join(script))
+        .arg(start)
+        .arg(login)
+        .arg(expected)
+        .arg(screenshot)
         .arg(format!("{LOGIN_HOST},{APP_HOST}"))
         .output()
         .await
@@ -49,21 +70,17 @@ async fn chromium_signs_in_and_sees_the_demo_app() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "browser sign-in failed:\n{stdout}\n{}",
+        "browser script {script} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(screenshot).is_ok_and(|m| m.len() > 1000),
+        "screenshot written"
     );
     let result: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("result json");
     assert_eq!(result["ok"], true);
-    assert_eq!(result["title"], "Demo app");
-    assert_eq!(result["url"], gw.url(APP_HOST, "/"));
-    assert!(
-        std::fs::metadata(&screenshot)
-            .map(|m| m.len() > 1000)
-            .unwrap_or(false),
-        "screenshot written"
-    );
-    gw.stop().await;
+    result
 }
 
 /// Follows a redemption link in Chromium to the app; returns the script's result.
@@ -74,24 +91,7 @@ async fn redeem_in_chromium(
     expected: &str,
 ) -> serde_json::Value {
     let screenshot = env.gw.dir.path().join(format!("redeemed-{login}.png"));
-    let out = tokio::process::Command::new("node")
-        .arg(node_dir().join("../../e2e/redeem.mjs"))
-        .arg(link)
-        .arg(login)
-        .arg(expected)
-        .arg(&screenshot)
-        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
-        .output()
-        .await
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser redemption failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(std::fs::metadata(&screenshot).is_ok_and(|m| m.len() > 1000));
-    serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("result json")
+    run_e2e("redeem.mjs", link, login, expected, &screenshot).await
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::guests::{GuestEnv, Options, TENANT};
+use common::guests::{GuestEnv, Options};
 use common::oidc_provider::{NodeIdp, sign_in};
 use common::{APP_HOST, LOGIN_HOST, OTHER_HOST, echoed};
 
@@ -18,6 +18,15 @@ async fn json_of(r: reqwest::Response) -> serde_json::Value {
     let text = r.text().await.expect("body");
     serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("expected the app's JSON ({status}):\n{text}"))
+}
+
+/// The response is a page with this status that says `needle`; returns the page.
+async fn expect_page(r: reqwest::Response, status: u16, needle: &str) -> String {
+    let got = r.status().as_u16();
+    let page = r.text().await.expect("page");
+    assert_eq!(got, status, "{page}");
+    assert!(page.contains(needle), "no `{needle}` in:\n{page}");
+    page
 }
 
 /// Invite alice with the CLI, take the link from the mail, sign in, accept.
@@ -118,9 +127,7 @@ async fn cli_invitation_mail_link_consent_lands_on_the_app_as_guest() {
 
     // The link works once: opened again it explains, in a page, that it was used.
     let again = client.get(&link).send().await.expect("reuse");
-    assert_eq!(again.status(), 410);
-    let page = again.text().await.expect("page");
-    assert!(page.contains("already accepted"), "{page}");
+    let page = expect_page(again, 410, "already accepted").await;
     assert!(page.contains("request id"));
 
     // My apps lists hr but not wiki (assignment required, not assigned).
@@ -143,13 +150,7 @@ async fn cli_invitation_mail_link_consent_lands_on_the_app_as_guest() {
         .send()
         .await
         .expect("wiki");
-    assert_eq!(wiki.status(), 403);
-    assert!(
-        wiki.text()
-            .await
-            .expect("page")
-            .contains("do not have access")
-    );
+    expect_page(wiki, 403, "do not have access").await;
 }
 
 #[tokio::test]
@@ -208,20 +209,12 @@ async fn wrong_account_and_unverified_email_are_refused_with_a_clear_page() {
 
     let mallory = env.browser();
     let r = env.open_link(&mallory, &link, "mallory").await;
-    assert_eq!(r.status(), 403);
-    let page = r.text().await.expect("page");
-    assert!(page.contains("not the invited account"), "{page}");
+    let page = expect_page(r, 403, "not the invited account").await;
     assert!(page.contains("mallory@evil.example") && page.contains("alice@fabrikam.example"));
 
     let unverified = env.browser();
     let r = env.open_link(&unverified, &link, "alice-unverified").await;
-    assert_eq!(r.status(), 403);
-    assert!(
-        r.text()
-            .await
-            .expect("page")
-            .contains("did not confirm that address as verified")
-    );
+    expect_page(r, 403, "did not confirm that address as verified").await;
 
     // Neither attempt used the link: alice herself still can.
     let alice = env.browser();
@@ -233,13 +226,7 @@ async fn wrong_account_and_unverified_email_are_refused_with_a_clear_page() {
     // An IdP user nobody invited gets the "not invited" page, not a session.
     let stranger = env.browser();
     let r = env.visit_app(&stranger, APP_HOST, "mallory").await;
-    assert_eq!(r.status(), 403);
-    assert!(
-        r.text()
-            .await
-            .expect("page")
-            .contains("You have not been invited")
-    );
+    expect_page(r, 403, "You have not been invited").await;
 }
 
 #[tokio::test]
@@ -269,8 +256,7 @@ async fn just_in_time_redemption_and_declining() {
     // Dave never opens the link: he goes to the app, signs in, and is asked to accept there.
     let dave = env.browser();
     let r = env.visit_app(&dave, APP_HOST, "dave").await;
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.expect("page").contains("Accept Contoso"));
+    expect_page(r, 200, "Accept Contoso").await;
     // Declining changes nothing.
     let r = env.consent(&dave, "decline").await;
     assert!(r.text().await.expect("page").contains("did not accept"));
@@ -358,8 +344,7 @@ async fn expired_and_replaced_links_get_clear_pages() {
     assert_ne!(first, second);
     let client = env.browser();
     let r = client.get(&first).send().await.expect("first");
-    assert_eq!(r.status(), 410);
-    assert!(r.text().await.expect("page").contains("not valid"));
+    expect_page(r, 410, "not valid").await;
 
     // Expire the second link in the database, as time would.
     sqlx::query("UPDATE invitations SET expires_at = 1 WHERE status = 'PendingAcceptance'")
@@ -367,9 +352,7 @@ async fn expired_and_replaced_links_get_clear_pages() {
         .await
         .expect("expire");
     let r = client.get(&second).send().await.expect("second");
-    assert_eq!(r.status(), 410);
-    let page = r.text().await.expect("page");
-    assert!(page.contains("expired"), "{page}");
+    expect_page(r, 410, "expired").await;
     // A made-up or truncated secret is just "not valid".
     for bogus in [
         "/.borderless/redeem?t=abc",
@@ -413,12 +396,8 @@ async fn pinned_identity_is_the_only_way_in_until_reset() {
         "alice2",
     )
     .await;
-    assert_eq!(r.status(), 403);
-    let page = r.text().await.expect("page");
-    assert!(
-        page.contains("already accepted") && page.contains("partner"),
-        "{page}"
-    );
+    let page = expect_page(r, 403, "already accepted").await;
+    assert!(page.contains("partner"), "{page}");
 
     // Reset: alice's session ends at once, she is pending again and gets a new link…
     let app = env.gw.url(APP_HOST, "/");
@@ -457,8 +436,7 @@ async fn removal_and_disable_end_active_sessions() {
     until_session_ends(&alice, &app, "disable").await;
     // Signing in again is refused while disabled.
     let r = env.visit_app(&env.browser(), APP_HOST, "alice").await;
-    assert_eq!(r.status(), 403);
-    assert!(r.text().await.expect("page").contains("disabled"));
+    expect_page(r, 403, "disabled").await;
 
     // Enable, sign in again, then remove: the directory forgets her entirely.
     assert!(
@@ -477,13 +455,7 @@ async fn removal_and_disable_end_active_sessions() {
     );
     until_session_ends(&again, &app, "removal").await;
     let r = env.visit_app(&env.browser(), APP_HOST, "alice").await;
-    assert_eq!(r.status(), 403);
-    assert!(
-        r.text()
-            .await
-            .expect("page")
-            .contains("You have not been invited")
-    );
+    expect_page(r, 403, "You have not been invited").await;
 }
 
 /// Waits until `client` is no longer served by the app: its session ended, so the request
@@ -517,6 +489,10 @@ async fn blocked_domains_malformed_addresses_and_app_owners() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(why), "{addr}: {err}");
     }
+    let out = env
+        .cli(&["guests", "assign", "nobody@fabrikam.example", "nope"])
+        .await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown app `nope`"));
     let out = env
         .cli(&[
             "invite",
@@ -574,7 +550,6 @@ async fn blocked_domains_malformed_addresses_and_app_owners() {
         ])
         .await;
     assert_eq!(out["result"], "invited");
-    let _ = TENANT;
 }
 
 #[tokio::test]

@@ -29,6 +29,9 @@ pub enum DirectoryError {
     Invalid(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// An error shared by every caller waiting on one cached load.
+    #[error(transparent)]
+    Shared(#[from] std::sync::Arc<DirectoryError>),
 }
 
 /// Who did something, for the audit log and permission checks.

@@ -161,11 +161,7 @@ pub(crate) async fn end_sessions(
         .execute(&mut **tx)
         .await?
         .rows_affected();
-    sqlx::query("INSERT INTO revocations (user_id, at) VALUES ($1, $2)")
-        .bind(user_id)
-        .bind(now())
-        .execute(&mut **tx)
-        .await?;
+    Directory::access_changed(tx, user_id).await?;
     Ok(n)
 }
 
@@ -446,8 +442,8 @@ impl Directory {
         Ok(row.try_get("seq")?)
     }
 
-    /// Tells running gateways that a user's access changed (assignment, group membership)
-    /// without ending their sessions.
+    /// Tells running gateways (through the revocation feed) to drop what they cached for a
+    /// user: sessions reload from the store, assignments are read again.
     pub(crate) async fn access_changed(
         tx: &mut Transaction<'_, Any>,
         user_id: &str,

@@ -83,6 +83,53 @@ pub struct BulkReport {
     pub failed: usize,
 }
 
+impl RowResult {
+    /// A good row; status and ids are filled in once it is written.
+    fn pending(line: u64, email: &str) -> Self {
+        Self {
+            line,
+            email: email.to_string(),
+            status: String::new(),
+            error: None,
+            user_id: None,
+            redeem_url: None,
+        }
+    }
+
+    fn error(line: u64, email: &str, why: String) -> Self {
+        Self {
+            status: "error".into(),
+            error: Some(why),
+            ..Self::pending(line, email)
+        }
+    }
+}
+
+/// One CSV record as an invitation request; `Err` carries (email, reason).
+fn row_input(
+    columns: &HashMap<Column, usize>,
+    r: &csv::StringRecord,
+) -> Result<InviteInput, (String, String)> {
+    let field = |c: Column| {
+        columns
+            .get(&c)
+            .and_then(|i| r.get(*i))
+            .unwrap_or("")
+            .to_string()
+    };
+    let email = field(Column::Email);
+    let send_email = parse_bool(&field(Column::SendEmail)).map_err(|e| (email.clone(), e))?;
+    Ok(InviteInput {
+        display_name: Some(field(Column::DisplayName)),
+        redirect_url: Some(field(Column::RedirectUrl)).filter(|u| !u.is_empty()),
+        apps: vec![],
+        groups: vec![],
+        message: Some(field(Column::Message)),
+        send_email,
+        email,
+    })
+}
+
 impl BulkReport {
     pub fn to_csv(&self) -> anyhow::Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
@@ -128,13 +175,7 @@ impl Inviter {
         &self,
         actor: &Actor,
         data: &[u8],
-    ) -> Result<
-        (
-            BulkReport,
-            Option<tokio::task::JoinHandle<crate::mail::DeliveryReport>>,
-        ),
-        InviteError,
-    > {
+    ) -> Result<(BulkReport, Option<super::MailHandle>), InviteError> {
         let text = std::str::from_utf8(data)
             .map_err(|e| InviteError::Invalid(format!("the file is not UTF-8 text: {e}")))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -184,75 +225,37 @@ impl Inviter {
         let mut good: Vec<(usize, Checked)> = Vec::new();
         let mut seen: HashMap<String, u64> = HashMap::new();
         for rec in records {
-            let (line, outcome) = match rec {
+            let r = match rec {
+                Ok(r) => r,
                 Err(e) => {
-                    let line = e.position().map(|p| line_at(body, p.byte())).unwrap_or(0) + skipped;
-                    (line, Err((String::new(), format!("unreadable row: {e}"))))
-                }
-                Ok(r) => {
-                    let line = r.position().map(|p| line_at(body, p.byte())).unwrap_or(0) + skipped;
-                    let field = |c: Column| {
-                        columns
-                            .get(&c)
-                            .and_then(|i| r.get(*i))
-                            .unwrap_or("")
-                            .to_string()
-                    };
-                    let email = field(Column::Email);
-                    let outcome = match parse_bool(&field(Column::SendEmail)) {
-                        Err(e) => Err((email.clone(), e)),
-                        Ok(send_email) => {
-                            let input = InviteInput {
-                                email: email.clone(),
-                                display_name: Some(field(Column::DisplayName)),
-                                redirect_url: Some(field(Column::RedirectUrl))
-                                    .filter(|u| !u.is_empty()),
-                                apps: vec![],
-                                groups: vec![],
-                                message: Some(field(Column::Message)),
-                                send_email,
-                            };
-                            let dup = Address::parse(&email)
-                                .ok()
-                                .and_then(|a| seen.get(a.as_str()).copied());
-                            match dup {
-                                Some(first) => Err((
-                                    email.clone(),
-                                    format!("duplicate of line {first} in this file"),
-                                )),
-                                None => match self.check(actor, &input).await {
-                                    Ok(c) => {
-                                        seen.insert(c.email.as_str().to_string(), line);
-                                        Ok(c)
-                                    }
-                                    Err(e) => Err((email.clone(), e.to_string())),
-                                },
-                            }
-                        }
-                    };
-                    (line, outcome)
+                    let line = e.position().map_or(0, |p| line_at(body, p.byte())) + skipped;
+                    rows.push(RowResult::error(line, "", format!("unreadable row: {e}")));
+                    continue;
                 }
             };
-            match outcome {
+            let line = r.position().map_or(0, |p| line_at(body, p.byte())) + skipped;
+            let input = match row_input(&columns, &r) {
+                Ok(i) => i,
+                Err((email, why)) => {
+                    rows.push(RowResult::error(line, &email, why));
+                    continue;
+                }
+            };
+            let first = Address::parse(&input.email)
+                .ok()
+                .and_then(|a| seen.get(a.as_str()).copied());
+            if let Some(first) = first {
+                let why = format!("duplicate of line {first} in this file");
+                rows.push(RowResult::error(line, &input.email, why));
+                continue;
+            }
+            match self.check(actor, &input).await {
                 Ok(c) => {
-                    rows.push(RowResult {
-                        line,
-                        email: c.email.as_str().to_string(),
-                        status: String::new(),
-                        error: None,
-                        user_id: None,
-                        redeem_url: None,
-                    });
+                    seen.insert(c.email.as_str().to_string(), line);
+                    rows.push(RowResult::pending(line, c.email.as_str()));
                     good.push((rows.len() - 1, c));
                 }
-                Err((email, reason)) => rows.push(RowResult {
-                    line,
-                    email,
-                    status: "error".into(),
-                    error: Some(reason),
-                    user_id: None,
-                    redeem_url: None,
-                }),
+                Err(e) => rows.push(RowResult::error(line, &input.email, e.to_string())),
             }
         }
 

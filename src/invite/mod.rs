@@ -17,6 +17,9 @@ use crate::directory::{Actor, Directory, DirectoryError, Invitation, User, UserT
 use crate::mail::{InvitationMail, Mailer};
 use crate::proxy::route::Router;
 
+/// The background delivery of invitation emails; await it to learn how it went.
+pub type MailHandle = tokio::task::JoinHandle<crate::mail::DeliveryReport>;
+
 /// An invitation as a caller asks for it (Graph's invitation fields plus grants).
 #[derive(Debug, Clone, Default)]
 pub struct InviteInput {
@@ -99,13 +102,7 @@ impl Inviter {
         &self,
         actor: &Actor,
         input: &InviteInput,
-    ) -> Result<
-        (
-            InviteReport,
-            Option<tokio::task::JoinHandle<crate::mail::DeliveryReport>>,
-        ),
-        InviteError,
-    > {
+    ) -> Result<(InviteReport, Option<MailHandle>), InviteError> {
         let checked = self.check(actor, input).await?;
         let invited = self
             .dir
@@ -186,10 +183,7 @@ impl Inviter {
         }
     }
 
-    fn send(
-        &self,
-        mails: Vec<InvitationMail>,
-    ) -> Option<tokio::task::JoinHandle<crate::mail::DeliveryReport>> {
+    fn send(&self, mails: Vec<InvitationMail>) -> Option<MailHandle> {
         match &self.mailer {
             Some(m) if !mails.is_empty() => Some(m.spawn(&self.dir, mails)),
             _ => None,
@@ -201,15 +195,9 @@ impl Inviter {
         &self,
         actor: &Actor,
         user_key: &str,
-    ) -> Result<
-        (
-            InviteReport,
-            Option<tokio::task::JoinHandle<crate::mail::DeliveryReport>>,
-        ),
-        InviteError,
-    > {
+    ) -> Result<(InviteReport, Option<MailHandle>), InviteError> {
+        admin_only(actor)?;
         let user = self.dir.find_user(user_key).await?;
-        self.may_manage(actor, &user).await?;
         let ttl = self.config.directory.invitation_ttl.as_secs() as i64;
         let (inv, secret) = self.dir.renew_link(actor, &user.id, ttl).await?;
         let link = self.redeem_url(&secret);
@@ -244,15 +232,9 @@ impl Inviter {
         actor: &Actor,
         user_key: &str,
         send: bool,
-    ) -> Result<
-        (
-            InviteReport,
-            Option<tokio::task::JoinHandle<crate::mail::DeliveryReport>>,
-        ),
-        InviteError,
-    > {
+    ) -> Result<(InviteReport, Option<MailHandle>), InviteError> {
+        admin_only(actor)?;
         let user = self.dir.find_user(user_key).await?;
-        self.may_manage(actor, &user).await?;
         self.dir.reset_redemption(actor, &user.id).await?;
         if send {
             return self.resend(actor, &user.id).await;
@@ -272,17 +254,6 @@ impl Inviter {
             },
             None,
         ))
-    }
-
-    /// Only admins manage existing users (resend, reset, remove).
-    async fn may_manage(&self, actor: &Actor, _user: &User) -> Result<(), InviteError> {
-        if actor.is_admin() {
-            Ok(())
-        } else {
-            Err(InviteError::Forbidden(
-                "only administrators may manage guests".into(),
-            ))
-        }
     }
 
     /// Every check an invitation must pass before anything is written.
@@ -438,5 +409,16 @@ impl Inviter {
             )));
         }
         Ok(())
+    }
+}
+
+/// Only admins manage existing users (resend, reset).
+fn admin_only(actor: &Actor) -> Result<(), InviteError> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(InviteError::Forbidden(
+            "only administrators may manage guests".into(),
+        ))
     }
 }

@@ -24,6 +24,7 @@ use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::directory::User;
 use crate::error::GatewayError;
 use crate::gateway::{Gateway, RequestCtx, Runtime};
 use crate::idp::Identity;
@@ -63,8 +64,6 @@ struct Choice {
     name: String,
     href: String,
 }
-
-use crate::directory::User;
 
 pub async fn handle(
     gw: &Gateway,

@@ -216,7 +216,7 @@ pub async fn consent(
         ));
     };
     let mut resp = match decision.as_deref() {
-        Some("accept") => accept(gw, rt, ctx, &pending).await?,
+        Some("accept") => accept(gw, rt, &pending).await?,
         Some("decline") => page(
             DeclinedPage {
                 organization: org,
@@ -234,7 +234,6 @@ pub async fn consent(
 async fn accept(
     gw: &Gateway,
     rt: &Runtime,
-    ctx: &RequestCtx,
     p: &PendingConsent,
 ) -> Result<Response<Body>, GatewayError> {
     let id = &p.identity;
@@ -264,7 +263,6 @@ async fn accept(
         Err(RedeemRefusal::Expired) => return Err(link_expired(org)),
         Err(RedeemRefusal::Revoked | RedeemRefusal::Unknown) => return Err(link_invalid(org)),
     };
-    let _ = ctx;
     start_session(
         gw,
         rt,

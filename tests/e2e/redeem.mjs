@@ -5,25 +5,10 @@
 // the identity provider button, signs in at the oidc-provider login and consent pages,
 // accepts the gateway's consent page, and checks that the app page shows `expected-text`.
 // Listed hosts resolve to 127.0.0.1. Prints {"ok":true,...} and exits 0 on success.
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const { chromium } = await import(
-  pathToFileURL(join(here, '../support/node/node_modules/playwright-core/index.mjs')).href
-);
+import { launch, signInAtProvider } from './browser.mjs';
 
 const [link, login, expected, screenshot, hosts] = process.argv.slice(2);
-const rules = (hosts || '').split(',').filter(Boolean).map((h) => `MAP ${h} 127.0.0.1`).join(', ');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--ignore-certificate-errors',
-    ...(rules ? [`--host-resolver-rules=${rules}`] : []),
-  ],
-});
+const browser = await launch(hosts);
 const steps = [];
 const fail = async (page, why) => {
   console.log(JSON.stringify({ ok: false, why, steps, url: page.url(), body: (await page.content()).slice(0, 2000) }));
@@ -38,14 +23,7 @@ try {
   steps.push({ page: 'invitation', title: await page.title() });
   if (!invitation.includes('invited you')) await fail(page, 'no invitation page');
   await page.click('a.button');
-  await page.waitForSelector('input[name="login"]', { timeout: 15000 }).catch(() => fail(page, 'no login form'));
-  await page.fill('input[name="login"]', login);
-  await page.fill('input[name="password"]', 'any-password');
-  await page.click('button[type="submit"]');
-  await page.waitForLoadState('load');
-  if (await page.$('input[name="prompt"][value="consent"]')) {
-    await page.click('button[type="submit"]');
-  }
+  await signInAtProvider(page, login, fail);
   await page.waitForSelector('#accept', { timeout: 15000 }).catch(() => fail(page, 'no consent page'));
   steps.push({ page: 'consent', title: await page.title(), text: (await text(page)).slice(0, 400) });
   await page.click('#accept');

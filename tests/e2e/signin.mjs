@@ -4,25 +4,10 @@
 // Opens the start URL (an app behind the gateway), signs in at the oidc-provider login and
 // consent pages, and checks that the app page shows `expected-text`. Listed hosts resolve to
 // 127.0.0.1. Exit code 0 and a JSON line {"ok":true,...} on success.
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const { chromium } = await import(
-  pathToFileURL(join(here, '../support/node/node_modules/playwright-core/index.mjs')).href
-);
+import { launch, signInAtProvider } from './browser.mjs';
 
 const [startUrl, login, expected, screenshot, hosts] = process.argv.slice(2);
-const rules = (hosts || '').split(',').filter(Boolean).map((h) => `MAP ${h} 127.0.0.1`).join(', ');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--ignore-certificate-errors',
-    ...(rules ? [`--host-resolver-rules=${rules}`] : []),
-  ],
-});
+const browser = await launch(hosts);
 const fail = async (page, why) => {
   console.log(JSON.stringify({ ok: false, why, url: page.url(), body: (await page.content()).slice(0, 2000) }));
   await browser.close();
@@ -31,15 +16,7 @@ const fail = async (page, why) => {
 try {
   const page = await browser.newPage({ ignoreHTTPSErrors: true });
   await page.goto(startUrl);
-  await page.waitForSelector('input[name="login"]', { timeout: 15000 }).catch(() => fail(page, 'no login form'));
-  await page.fill('input[name="login"]', login);
-  await page.fill('input[name="password"]', 'any-password');
-  await page.click('button[type="submit"]');
-  // Consent page of oidc-provider, shown on first sign-in.
-  await page.waitForLoadState('load');
-  if (await page.$('input[name="prompt"][value="consent"]')) {
-    await page.click('button[type="submit"]');
-  }
+  await signInAtProvider(page, login, fail);
   await page.waitForFunction((t) => document.body && document.body.innerText.includes(t), expected, { timeout: 15000 })
     .catch(() => fail(page, `page never showed ${expected}`));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
