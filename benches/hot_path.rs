@@ -1,13 +1,17 @@
 //! The per-request hot path of an authenticated request, without sockets: cookie → session
-//! cache hit → policy → scrub → identity headers (and, separately, the signed assertion).
+//! cache hit → admission (cached user state) → scrub → identity headers (and, separately,
+//! the signed assertion).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use borderless::admission::{AccessCache, may_continue};
 use borderless::config::AppConfig;
 use borderless::config::file::AuthMode;
+use borderless::directory::Directory;
 use borderless::proxy::{claims, scrub};
 use borderless::session::{Session, SessionId, SessionManager, SqlSessionStore};
+use borderless::web::cookies;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -101,7 +105,18 @@ fn bench(c: &mut Criterion) {
         10_000,
         Duration::from_secs(300),
     ));
-    let id = rt.block_on(sessions.create(session())).expect("create");
+    let directory = rt.block_on(Directory::open(&url)).expect("directory");
+    let user = rt
+        .block_on(directory.create_member(
+            "alice@fabrikam.test",
+            "Alice Fabrikam",
+            ("op", "https://idp.test", "alice"),
+        ))
+        .expect("member");
+    let access = AccessCache::new(directory);
+    let mut s = session();
+    s.user_key = user.id.clone();
+    let id = rt.block_on(sessions.create(s)).expect("create");
     let cookie = id.to_cookie();
     let app = app();
     let injected = scrub::InjectedNames::new(app.headers.iter().map(|(h, _)| h));
@@ -114,15 +129,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("hot_path_cookie_cache_policy_headers", |b| {
         b.to_async(&rt).iter(|| async {
             let mut headers = template.clone();
-            let id = scrub::cookie_value(&headers, "__Host-borderless_session")
+            let id = cookies::value(&headers, "__Host-borderless_session")
                 .and_then(SessionId::from_cookie)
                 .expect("cookie");
             scrub::scrub_request(&mut headers, &injected, &gateway_cookies, false);
             let s = sessions.get(&id).await.expect("store").expect("session");
-            assert_eq!(
-                borderless::policy::evaluate(&app, Some(&s), None),
-                borderless::policy::Decision::Allow
-            );
+            let user = access.user(&s.user_key).await.expect("access");
+            let now = borderless::session::now_unix();
+            assert!(may_continue(user.as_ref().as_ref(), &s, Some(&app), now).is_ok());
             claims::apply(&mut headers, &app.headers, &s);
             headers
         })

@@ -4,7 +4,8 @@
 use askama::Template;
 use http::{Response, StatusCode};
 
-use crate::response::{self, Body};
+use crate::admission::Refusal;
+use crate::response::{self, Body, BoxError};
 
 /// Where a failure came from, so the page and the log say the right thing.
 #[derive(Debug, thiserror::Error)]
@@ -19,14 +20,20 @@ pub enum GatewayError {
     SignIn(String),
     #[error("sign-in is required")]
     Unauthorized,
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("upstream failed: {0}")]
     BadGateway(String),
     #[error("upstream timed out")]
     GatewayTimeout,
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Anything the client cannot fix; the source goes to the log, never to the page.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+    /// The admission decision said no; the refusal explains itself in its own words.
+    #[error("refused: {}", .refusal.code())]
+    Refused { refusal: Refusal, org: String },
     /// A page that explains a refusal in its own words (invitation and directory states).
     #[error("{title}: {message}")]
     Notice {
@@ -37,6 +44,18 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// An internal failure from a plain message (an invariant that did not hold).
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::Internal(msg.into().into())
+    }
+
+    pub fn refused(refusal: Refusal, org: &str) -> Self {
+        Self::Refused {
+            refusal,
+            org: org.to_string(),
+        }
+    }
+
     pub fn notice(status: StatusCode, title: &str, message: impl Into<String>) -> Self {
         Self::Notice {
             status,
@@ -52,6 +71,8 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// The refusal's stable code, for support and the audit log.
+    code: Option<&'a str>,
     request_id: &'a str,
     retry_href: Option<&'a str>,
 }
@@ -64,11 +85,13 @@ impl GatewayError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::SignIn(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Notice { status, .. } => *status,
+            Self::Refused { refusal, .. } => refusal.status(),
         }
     }
 
@@ -90,6 +113,10 @@ impl GatewayError {
                 "Sign-in required",
                 "Sign in to use this application.".into(),
             ),
+            Self::MethodNotAllowed => (
+                "Method not allowed",
+                "The gateway does not accept this request method.".into(),
+            ),
             Self::PayloadTooLarge => (
                 "Request too large",
                 "The request body is larger than this application accepts.".into(),
@@ -107,14 +134,19 @@ impl GatewayError {
                 "The gateway hit an internal error.".into(),
             ),
             Self::Notice { title, message, .. } => (title.as_str(), message.clone()),
+            Self::Refused { refusal, org } => (refusal.title(), refusal.message(org)),
         }
     }
 
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = self.status();
         match &self {
-            Self::Internal(_) | Self::BadGateway(_) => {
-                tracing::error!(error = %self, "request failed")
+            Self::Internal(source) => {
+                tracing::error!(error = %chain(source.as_ref()), "request failed: internal error")
+            }
+            Self::BadGateway(_) => tracing::error!(error = %self, "request failed"),
+            Self::Refused { refusal, .. } => {
+                tracing::info!(target: "borderless::security", code = refusal.code(), "refused")
             }
             Self::SignIn(_) => {
                 tracing::warn!(target: "borderless::security", error = %self, "sign-in failed")
@@ -123,10 +155,15 @@ impl GatewayError {
         }
         let (title, message) = self.public_text();
         let retry = matches!(self, Self::SignIn(_)).then_some("/.borderless/signin");
+        let code = match &self {
+            Self::Refused { refusal, .. } => Some(refusal.code()),
+            _ => None,
+        };
         let page = ErrorPage {
             status: status.as_u16(),
             title,
             message: &message,
+            code,
             request_id,
             retry_href: retry,
         };
@@ -135,4 +172,33 @@ impl GatewayError {
             .unwrap_or_else(|_| format!("{title} (request id {request_id})"));
         response::html(status, body)
     }
+}
+
+/// Failures of the stores and templates carry their source into the log through `?`.
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for GatewayError {
+            fn from(e: $t) -> Self {
+                Self::Internal(Box::new(e))
+            }
+        }
+    )*};
+}
+internal_from!(
+    crate::directory::DirectoryError,
+    crate::session::StoreError,
+    askama::Error,
+    jsonwebtoken::errors::Error
+);
+
+/// An error and its sources, for the log.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
 }

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use rand::RngCore;
 use tracing::Instrument;
 
-use crate::access::AccessCache;
+use crate::admission::{AccessCache, Admission, Gate, Refusal, Step};
 use crate::assertion::AssertionSigner;
 use crate::config::{Config, normalize_authority};
 use crate::directory::Directory;
@@ -24,12 +24,12 @@ use crate::invite::Inviter;
 use crate::metrics::{AppLabel, Label, Metrics, RequestLabels};
 use crate::proxy::{self, route::Router, scrub::InjectedNames, upstream::Upstream};
 use crate::response::{self, Body};
-use crate::session::SessionManager;
+use crate::session::{Session, SessionId, SessionManager};
 use crate::signin::{
     self,
-    cookies::CookieNames,
     flow::{ConsentStore, FlowStore, HandoffStore},
 };
+use crate::web::cookies::CookieNames;
 
 /// Everything derived from one config file; swapped atomically on reload.
 pub struct Runtime {
@@ -127,6 +127,59 @@ pub struct Gateway {
     pub tls_certs: std::sync::Mutex<Vec<Arc<crate::server::tls::ReloadableCert>>>,
 }
 
+/// What a request's session cookie amounts to, after the admission decision.
+pub enum SessionCheck {
+    /// No cookie, or one naming no live session.
+    None { had_cookie: bool },
+    /// A live session the decision admits.
+    Admitted(SessionId, Arc<Session>),
+    /// A live session the decision refuses.
+    Refused(Refusal),
+}
+
+impl Gateway {
+    /// The admission decision under `rt`'s config.
+    pub fn gate<'a>(&'a self, rt: &'a Runtime) -> Gate<'a> {
+        Gate {
+            config: &rt.config,
+            router: &rt.router,
+            dir: &self.directory,
+            access: &self.access,
+        }
+    }
+
+    /// The one lookup of the session a request carries, and whether it may go on (to `app`,
+    /// or just stay signed in). Every handler that reads the session cookie comes here.
+    pub async fn session_check(
+        &self,
+        rt: &Runtime,
+        headers: &http::HeaderMap,
+        app: Option<&crate::config::AppConfig>,
+    ) -> Result<SessionCheck, GatewayError> {
+        let Some(raw) = crate::web::cookies::value(headers, &rt.cookies.session) else {
+            return Ok(SessionCheck::None { had_cookie: false });
+        };
+        let Some(id) = SessionId::from_cookie(raw) else {
+            return Ok(SessionCheck::None { had_cookie: true });
+        };
+        let Some(session) = self.sessions.get(&id).await? else {
+            return Ok(SessionCheck::None { had_cookie: true });
+        };
+        let decision = self
+            .gate(rt)
+            .admit(Step::Continue {
+                session: &session,
+                app,
+            })
+            .await?;
+        Ok(match decision {
+            Ok(Admission::Continue) => SessionCheck::Admitted(id, session),
+            Ok(_) => SessionCheck::Refused(Refusal::UserRemoved),
+            Err(refusal) => SessionCheck::Refused(refusal),
+        })
+    }
+}
+
 /// Metric labels for requests that belong to no app.
 pub struct FixedLabels {
     pub none: Label,
@@ -180,7 +233,11 @@ impl Gateway {
         async move {
             let rt = self.runtime.load_full();
             let mut app_label = self.labels.none.clone();
+            // CONNECT would make us an open tunnel and TRACE reflects credentials (XST); no
+            // app behind a gateway needs either.
+            let method_ok = !matches!(*req.method(), http::Method::CONNECT | http::Method::TRACE);
             let result = match request_authority(&req) {
+                _ if !method_ok => Err(GatewayError::MethodNotAllowed),
                 Err(e) => Err(e),
                 Ok(host) => {
                     let ctx = RequestCtx {
@@ -195,6 +252,10 @@ impl Gateway {
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 resp.headers_mut().insert("x-request-id", v);
             }
+            // Every listener that reaches here is HTTPS; an app may set its own policy.
+            resp.headers_mut()
+                .entry(header::STRICT_TRANSPORT_SECURITY)
+                .or_insert(HeaderValue::from_static("max-age=31536000"));
             let status = resp.status().as_u16();
             self.metrics
                 .requests
@@ -252,7 +313,7 @@ impl Gateway {
         };
         let app_rt = rt
             .app(&app.id)
-            .ok_or_else(|| GatewayError::Internal(format!("app {} has no runtime", app.id)))?;
+            .ok_or_else(|| GatewayError::internal(format!("app {} has no runtime", app.id)))?;
         *app_label = app_rt.label.clone();
         proxy::handle(self, rt, &app, app_rt, req, ctx).await
     }

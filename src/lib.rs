@@ -3,8 +3,8 @@
 //! `build` turns a validated config into a running [`gateway::Gateway`]; `server::serve` runs
 //! its listeners; `reload` swaps in a new config after validating it.
 
-pub mod access;
 pub mod admin;
+pub mod admission;
 pub mod assertion;
 pub mod config;
 pub mod db;
@@ -16,13 +16,14 @@ pub mod idp;
 pub mod invite;
 pub mod mail;
 pub mod metrics;
-pub mod policy;
 pub mod proxy;
 pub mod response;
 pub mod revocation_feed;
 pub mod server;
 pub mod session;
 pub mod signin;
+pub mod token;
+pub mod web;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
     let gw = Arc::new(Gateway {
         runtime: ArcSwap::from_pointee(runtime),
         sessions: Arc::new(sessions),
-        access: access::AccessCache::new(directory.clone()),
+        access: admission::AccessCache::new(directory.clone()),
         directory,
         flows: SingleUse::new(FLOW_TTL, 100_000),
         consents: SingleUse::new(FLOW_TTL, 100_000),
@@ -138,3 +139,8 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
 }
 
 pub use config::load as load_config;
+
+/// The log filter when `BORDERLESS_LOG` is not set. rustls warns once per connection about
+/// things a client did (an IP address in SNI, say); at `info` any client could flood the log
+/// with them, so rustls speaks only on errors unless asked.
+pub const DEFAULT_LOG_FILTER: &str = "info,rustls=error";

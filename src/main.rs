@@ -30,13 +30,9 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve {
-        #[arg(
-            long,
-            short,
-            env = "BORDERLESS_CONFIG",
-            default_value = "config/demo.toml"
-        )]
-        config: PathBuf,
+        /// Config file [default: $BORDERLESS_CONFIG, else /etc/borderless/borderless.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Validate config files; prints file, line and key of every error and exits 1 on any.
     CheckConfig {
@@ -94,7 +90,14 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
-        Command::Serve { config } => rt.block_on(serve(config)),
+        Command::Serve { config } => {
+            let path = config.unwrap_or_else(|| {
+                let p = borderless::config::default_path();
+                eprintln!("using config {}", p.display());
+                p
+            });
+            rt.block_on(serve(path))
+        }
         Command::Invite(args) => rt.block_on(operator_cli::invite(*args)),
         Command::Guests { command, common } => rt.block_on(operator_cli::guests(command, common)),
         Command::Groups { command, common } => rt.block_on(operator_cli::groups(command, common)),
@@ -141,7 +144,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 
 fn init_logging(format: borderless::config::file::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BORDERLESS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(borderless::DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         borderless::config::file::LogFormat::Json => builder.json().init(),

@@ -17,14 +17,9 @@ use borderless::mail::DeliveryReport;
 
 #[derive(Args)]
 pub struct ConfigArg {
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "BORDERLESS_CONFIG",
-        default_value = "config/demo.toml"
-    )]
-    pub config: PathBuf,
+    /// Config file [default: $BORDERLESS_CONFIG, else /etc/borderless/borderless.toml].
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -159,8 +154,23 @@ pub enum KeysCommand {
     },
 }
 
+impl ConfigArg {
+    /// The file to use; says which when it was not given on the command line.
+    pub fn path(&self) -> PathBuf {
+        match &self.config {
+            Some(p) => p.clone(),
+            None => {
+                let p = borderless::config::default_path();
+                eprintln!("using config {}", p.display());
+                p
+            }
+        }
+    }
+}
+
 async fn open(config: &Path) -> anyhow::Result<Inviter> {
-    let cfg = borderless::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = borderless::config::load_for(config, borderless::config::Purpose::Directory)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = Directory::open(&cfg.database_url).await?;
     Inviter::new(dir, Arc::new(cfg))
 }
@@ -202,7 +212,7 @@ async fn actor_for(inviter: &Inviter, as_user: Option<&str>) -> anyhow::Result<A
 }
 
 pub async fn invite(a: InviteArgs) -> ExitCode {
-    let inviter = match open(&a.common.config).await {
+    let inviter = match open(&a.common.path()).await {
         Ok(i) => i,
         Err(e) => return fail(format!("{e:#}")),
     };
@@ -324,7 +334,7 @@ async fn invite_csv(
 
 pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
     let json = c.json;
-    with_directory(&c.config, |inviter| async move {
+    with_directory(&c.path(), |inviter| async move {
         let dir = &inviter.dir;
         let actor = Actor::Cli;
 
@@ -472,7 +482,7 @@ fn mail_failures(mail: Option<DeliveryReport>) -> anyhow::Result<()> {
 
 pub async fn groups(cmd: GroupsCommand, c: ConfigArg) -> ExitCode {
     let json = c.json;
-    with_directory(&c.config, |inviter| async move {
+    with_directory(&c.path(), |inviter| async move {
         let dir = &inviter.dir;
         let actor = Actor::Cli;
 
@@ -551,7 +561,7 @@ pub async fn audit(since: Option<String>, limit: i64, c: ConfigArg) -> ExitCode 
         Ok(s) => s.unwrap_or(0),
         Err(e) => return fail(e),
     };
-    let inviter = match open(&c.config).await {
+    let inviter = match open(&c.path()).await {
         Ok(i) => i,
         Err(e) => return fail(format!("{e:#}")),
     };
@@ -584,7 +594,7 @@ pub async fn audit(since: Option<String>, limit: i64, c: ConfigArg) -> ExitCode 
 
 pub async fn admin_keys(cmd: KeysCommand, c: ConfigArg) -> ExitCode {
     let json = c.json;
-    with_directory(&c.config, |inviter| async move {
+    with_directory(&c.path(), |inviter| async move {
         let dir = &inviter.dir;
 
         match cmd {

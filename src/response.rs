@@ -23,6 +23,36 @@ fn no_store(mut r: Response<Body>) -> Response<Body> {
     r
 }
 
+/// Headers on everything the gateway answers itself (pages, JSON, redirects): no MIME
+/// sniffing, and no `Referer` carrying a link secret or a handoff code to another site.
+fn own_response(mut r: Response<Body>) -> Response<Body> {
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+/// The Content-Security-Policy of the gateway's pages; `img_origin` admits the configured
+/// logo's origin (the redemption page shows it).
+pub fn page_csp(img_origin: Option<&str>) -> HeaderValue {
+    let img = img_origin
+        .map(|o| format!(" img-src {o};"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "default-src 'none';{img} style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_CSP))
+}
+
+const DEFAULT_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
 pub fn html(status: StatusCode, page: String) -> Response<Body> {
     let mut r = Response::new(full(page));
     *r.status_mut() = status;
@@ -32,11 +62,11 @@ pub fn html(status: StatusCode, page: String) -> Response<Body> {
     );
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(DEFAULT_CSP),
     );
     r.headers_mut()
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
-    no_store(r)
+    own_response(no_store(r))
 }
 
 pub fn json(status: StatusCode, body: String) -> Response<Body> {
@@ -46,7 +76,7 @@ pub fn json(status: StatusCode, body: String) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    r
+    own_response(r)
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -56,7 +86,7 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    r
+    own_response(r)
 }
 
 /// A 302 to `location`, which the caller has already checked is safe to send the user to.
@@ -66,5 +96,5 @@ pub fn redirect(location: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    no_store(r)
+    own_response(no_store(r))
 }

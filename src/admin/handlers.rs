@@ -396,7 +396,7 @@ async fn assignment(c: &Call<'_>, add: bool) -> ApiResult {
 }
 
 async fn audit(c: &Call<'_>) -> ApiResult {
-    let q = crate::signin::query::parse_unique(c.query)
+    let q = crate::web::query::parse_unique(c.query)
         .map_err(|_| ApiError::bad_request("a query parameter was repeated"))?;
     let since = match q.get("since") {
         Some(s) => s

@@ -17,11 +17,9 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use crate::directory::{Actor, DirectoryError};
-use crate::gateway::{Gateway, RequestCtx, Runtime};
+use crate::gateway::{Gateway, RequestCtx, Runtime, SessionCheck};
 use crate::invite::InviteError;
-use crate::proxy::scrub::cookie_value;
 use crate::response::{self, Body};
-use crate::session::SessionId;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -54,13 +52,21 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NotFound", message)
     }
 
+    /// A failure the caller cannot fix: the cause goes to the log with the request id, the
+    /// answer says only that it happened.
+    pub fn internal(source: impl std::error::Error) -> Self {
+        tracing::error!("admin API internal error: {}", crate::error::chain(&source));
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "the gateway hit an internal error; quote the request id to its operators",
+        )
+    }
+
     fn into_response(self, request_id: &str) -> Response<Body> {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message, "requestId": request_id }
         });
-        if self.status.is_server_error() {
-            tracing::error!(code = self.code, "admin API: {}", self.message);
-        }
         response::json(self.status, body.to_string())
     }
 }
@@ -70,11 +76,7 @@ impl From<DirectoryError> for ApiError {
         match e {
             DirectoryError::NotFound(what) => Self::not_found(format!("{what} not found")),
             DirectoryError::Invalid(why) => Self::bad_request(why),
-            other => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                other.to_string(),
-            ),
+            other => Self::internal(other),
         }
     }
 }
@@ -92,13 +94,7 @@ impl From<InviteError> for ApiError {
 pub type ApiResult = Result<Response<Body>, ApiError>;
 
 pub fn ok_json<T: Serialize>(status: StatusCode, v: &T) -> ApiResult {
-    let body = serde_json::to_string(v).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            e.to_string(),
-        )
-    })?;
+    let body = serde_json::to_string(v).map_err(ApiError::internal)?;
     Ok(response::json(status, body))
 }
 
@@ -197,19 +193,10 @@ async fn authenticate(
             }
         };
     }
-    let session =
-        match cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie) {
-            Some(id) => gw.sessions.get(&id).await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerError",
-                    e.to_string(),
-                )
-            })?,
-            None => None,
-        };
-    let Some(session) = session else {
-        return Err(unauthorized());
+    let session = match gw.session_check(rt, req.headers(), None).await {
+        Ok(SessionCheck::Admitted(_, s)) => s,
+        Ok(_) => return Err(unauthorized()),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let json = req
         .headers()

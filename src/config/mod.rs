@@ -13,6 +13,11 @@ pub use runtime::*;
 
 /// Reads, parses and validates one config file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_for(path, Purpose::Serve)
+}
+
+/// Like `load`, for a purpose that needs less (see [`Purpose`]).
+pub fn load_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigErrors> {
     let source = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -22,7 +27,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         }])
     })?;
     let parsed = parse(path, &source)?;
-    runtime::validate(parsed, path, &source)
+    runtime::validate_for(parsed, path, &source, purpose)
 }
 
 /// Parses the TOML, turning a syntax or type error into a located `ConfigError`.
@@ -42,4 +47,15 @@ pub fn parse(path: &Path, source: &str) -> Result<file::FileConfig, ConfigErrors
             message: inner.message().trim().to_string(),
         }])
     })
+}
+
+/// Where the config is when no `--config` is given: `BORDERLESS_CONFIG`, else the system
+/// location. Never the demo config: a production host must not silently run the demo.
+pub const SYSTEM_CONFIG: &str = "/etc/borderless/borderless.toml";
+
+pub fn default_path() -> std::path::PathBuf {
+    match std::env::var_os("BORDERLESS_CONFIG") {
+        Some(p) if !p.is_empty() => p.into(),
+        _ => SYSTEM_CONFIG.into(),
+    }
 }

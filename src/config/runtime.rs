@@ -89,7 +89,9 @@ pub struct AssertionSettings {
 pub struct IdpConfig {
     pub id: String,
     pub display_name: String,
-    pub issuer: Url,
+    /// Exactly as configured: discovery and the `iss` check compare it byte for byte, and
+    /// some providers' issuers end in `/` (Auth0) while others' do not.
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
     pub scopes: Vec<String>,
@@ -104,7 +106,7 @@ impl std::fmt::Debug for IdpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdpConfig")
             .field("id", &self.id)
-            .field("issuer", &self.issuer.as_str())
+            .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -204,6 +206,23 @@ pub fn normalize_authority(raw: &str) -> Option<String> {
 /// Turns the file format into the runtime config, collecting every error instead of stopping
 /// at the first, so one `check-config` run shows the whole list.
 pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, super::ConfigErrors> {
+    validate_for(fc, path, source, Purpose::Serve)
+}
+
+/// What the config is loaded for: serving needs every secret; the directory commands of the
+/// CLI never talk to an identity provider, so they do not need the IdPs' client secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Serve,
+    Directory,
+}
+
+pub fn validate_for(
+    fc: FileConfig,
+    path: &Path,
+    source: &str,
+    purpose: Purpose,
+) -> Result<Config, super::ConfigErrors> {
     let mut sink = ErrorSink::new(path, source);
     let root = KeyPath::default();
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -397,7 +416,9 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
             sink.push(ip.key("id"), format!("duplicate idp id `{}`", idp.id));
         }
         let issuer = match Url::parse(&idp.issuer) {
-            Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => Some(u),
+            Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {
+                Some(idp.issuer.clone())
+            }
             Ok(_) => {
                 sink.push(
                     ip.key("issuer"),
@@ -410,18 +431,21 @@ pub fn validate(fc: FileConfig, path: &Path, source: &str) -> Result<Config, sup
                 None
             }
         };
-        let client_secret = resolve_secret(
-            &mut sink,
-            &ip,
-            SecretSource {
-                field: "client_secret",
-                inline: &idp.client_secret,
-                env: &idp.client_secret_env,
-                file: &idp.client_secret_file,
-                optional: false,
-            },
-            &resolve,
-        );
+        let client_secret = match purpose {
+            Purpose::Directory => Some(String::new()),
+            Purpose::Serve => resolve_secret(
+                &mut sink,
+                &ip,
+                SecretSource {
+                    field: "client_secret",
+                    inline: &idp.client_secret,
+                    env: &idp.client_secret_env,
+                    file: &idp.client_secret_file,
+                    optional: false,
+                },
+                &resolve,
+            ),
+        };
         if !idp.scopes.iter().any(|s| s == "openid") {
             sink.push(ip.key("scopes"), "must include `openid`");
         }
@@ -685,12 +709,62 @@ fn parse_cidrs(sink: &mut ErrorSink<'_>, key: KeyPath, raw: &[String]) -> Vec<Ip
     out
 }
 
+/// A relative SQLite path is relative to the config file. The result is absolute and has no
+/// `.`/`..` segments: the database driver parses the URL as a URL, so `sqlite://config/../x`
+/// would become host `config`, path `/x`.
 fn resolve_database_url(raw: &str, base: &Path) -> String {
     match raw.strip_prefix("sqlite://") {
         Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
-            format!("sqlite://{}", base.join(rest).display())
+            let (path, query) = match rest.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (rest, None),
+            };
+            let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+            let full = lexically_normal(&base.join(path));
+            match query {
+                Some(q) => format!("sqlite://{}?{q}", full.display()),
+                None => format!("sqlite://{}", full.display()),
+            }
         }
         _ => raw.to_string(),
+    }
+}
+
+/// `a/b/../c/./d` → `a/c/d`, without touching the file system (the file may not exist yet).
+fn lexically_normal(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod database_url_tests {
+    use super::*;
+
+    #[test]
+    fn relative_sqlite_paths_become_absolute_without_dot_segments() {
+        let url = resolve_database_url("sqlite://../data/x.db", Path::new("/srv/app/config"));
+        assert_eq!(url, "sqlite:///srv/app/data/x.db");
+        let url = resolve_database_url("sqlite://./x.db?mode=rwc", Path::new("/etc/b"));
+        assert_eq!(url, "sqlite:///etc/b/x.db?mode=rwc");
+        let url = resolve_database_url("sqlite://x.db", Path::new("config"));
+        assert!(
+            url.starts_with("sqlite:///") && url.ends_with("/config/x.db"),
+            "{url}"
+        );
+        assert_eq!(
+            resolve_database_url("postgres://u@h/db", Path::new("config")),
+            "postgres://u@h/db"
+        );
     }
 }
 

@@ -143,6 +143,8 @@ pub enum RedeemRefusal {
     AlreadyRedeemed,
     Expired,
     Revoked,
+    /// The invited user is disabled or past their expiry.
+    UserInactive,
 }
 
 impl Directory {
@@ -232,7 +234,10 @@ impl Directory {
         let mut tx = self.pool.begin().await?;
         let taken = sqlx::query(
             "UPDATE invitations SET status = 'Accepted', redeemed_at = $1 \
-             WHERE id = $2 AND status = 'PendingAcceptance' AND expires_at > $1 RETURNING user_id",
+             WHERE id = $2 AND status = 'PendingAcceptance' AND expires_at > $1 \
+             AND user_id IN (SELECT id FROM users WHERE disabled = 0 \
+                             AND (expires_at IS NULL OR expires_at > $1)) \
+             RETURNING user_id",
         )
         .bind(t)
         .bind(invitation_id)
@@ -244,7 +249,9 @@ impl Directory {
                 None => RedeemRefusal::Unknown,
                 Some(i) if i.status == InvitationStatus::Accepted => RedeemRefusal::AlreadyRedeemed,
                 Some(i) if i.status == InvitationStatus::Revoked => RedeemRefusal::Revoked,
-                Some(_) => RedeemRefusal::Expired,
+                Some(i) if i.is_expired(t) => RedeemRefusal::Expired,
+                // Pending and unexpired: the user was disabled or expired meanwhile.
+                Some(_) => RedeemRefusal::UserInactive,
             };
             return Ok(Err(refusal));
         };
@@ -313,7 +320,7 @@ impl Directory {
             .into_iter()
             .next()
             .ok_or_else(|| DirectoryError::NotFound(format!("invitation for {}", user.mail)))?;
-        let secret = crate::signin::flow::random_token();
+        let secret = crate::token::random_token();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE invitations SET status = 'Revoked' \
@@ -450,7 +457,7 @@ async fn invite_in(
     .bind(&user_id)
     .execute(&mut **tx)
     .await?;
-    let secret = crate::signin::flow::random_token();
+    let secret = crate::token::random_token();
     let id = super::new_id();
     let email_status = if new.send_email {
         EmailStatus::Queued

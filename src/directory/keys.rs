@@ -40,7 +40,7 @@ impl Directory {
                 "a key name has 1 to 64 characters".into(),
             ));
         }
-        let secret = format!("{KEY_PREFIX}{}", crate::signin::flow::random_token());
+        let secret = format!("{KEY_PREFIX}{}", crate::token::random_token());
         let id = super::new_id();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(

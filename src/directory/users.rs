@@ -281,6 +281,8 @@ impl Directory {
         }
         if disabled {
             end_sessions(&mut tx, user_id).await?;
+        } else {
+            Directory::access_changed(&mut tx, user_id).await?;
         }
         let action = if disabled {
             "user.disabled"
@@ -312,6 +314,9 @@ impl Directory {
         }
         if expires_at.is_some_and(|t| t <= now()) {
             end_sessions(&mut tx, user_id).await?;
+        } else {
+            // Live sessions now end at the new date: caches must learn it.
+            Directory::access_changed(&mut tx, user_id).await?;
         }
         record(
             &mut tx,

@@ -119,17 +119,10 @@ impl OidcProvider {
 
     async fn discover(&self, generation: u64) -> Result<Discovered, OidcError> {
         let err = |reason: String| OidcError::Discovery {
-            issuer: self.config.issuer.to_string(),
+            issuer: self.config.issuer.clone(),
             reason,
         };
-        let issuer = IssuerUrl::new(
-            self.config
-                .issuer
-                .as_str()
-                .trim_end_matches('/')
-                .to_string(),
-        )
-        .map_err(|e| err(e.to_string()))?;
+        let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| err(e.to_string()))?;
         let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
             .await
             .map_err(|e| err(error_chain(&e)))?;
@@ -220,20 +213,25 @@ impl OidcProvider {
             Err(e) => return Err(OidcError::IdToken(error_chain(&e))),
         };
 
+        check_times(&claims)?;
+
         let subject = claims.subject().clone();
         let mut all: serde_json::Map<String, serde_json::Value> =
             claims.additional_claims().claims.clone();
         // Standard claims that openidconnect parsed into typed fields.
         all.insert("sub".into(), subject.as_str().into());
-        if let Some(email) = claims.email() {
-            all.insert("email".into(), email.as_str().into());
-        }
-        if let Some(v) = claims.email_verified() {
-            all.insert("email_verified".into(), v.into());
-        }
         if let Some(name) = claims.name().and_then(|n| n.get(None)) {
             all.insert("name".into(), name.as_str().into());
         }
+        // `email` and `email_verified` are one statement and come from one source: the ID
+        // token when it names an address, else UserInfo. Mixing them would let a verified
+        // flag from one vouch for an address from the other.
+        let mut email = claims.email().map(|e| {
+            (
+                e.as_str().to_string(),
+                claims.email_verified() == Some(true),
+            )
+        });
 
         if let Some(Ok(req)) = d.client.user_info_url().map(|_| {
             d.client
@@ -249,15 +247,22 @@ impl OidcProvider {
                     all.insert(k.clone(), v.clone());
                 }
             }
-            if let Some(email) = info.email() {
-                all.insert("email".into(), email.as_str().into());
-            }
-            if let Some(v) = info.email_verified() {
-                all.insert("email_verified".into(), v.into());
+            if email.is_none() {
+                email = info
+                    .email()
+                    .map(|e| (e.as_str().to_string(), info.email_verified() == Some(true)));
             }
             if let Some(name) = info.name().and_then(|n| n.get(None)) {
                 all.insert("name".into(), name.as_str().into());
             }
+        }
+        let email = super::IdpEmail::from_claim(email);
+        // Only a verified address can be mapped to a header or an assertion.
+        all.remove("email");
+        all.remove("email_verified");
+        if let Some(verified) = email.verified() {
+            all.insert("email".into(), verified.as_str().into());
+            all.insert("email_verified".into(), true.into());
         }
 
         let mut attributes = crate::session::Attributes::new();
@@ -275,6 +280,7 @@ impl OidcProvider {
             .unwrap_or_default();
         Ok(Identity {
             idp: self.config.id.clone(),
+            email,
             issuer: claims.issuer().as_str().to_string(),
             subject: subject.as_str().to_string(),
             attributes,
@@ -305,7 +311,7 @@ impl OidcProvider {
         let jwks = CoreJsonWebKeySet::fetch_async(seen.metadata.jwks_uri(), &self.http)
             .await
             .map_err(|e| OidcError::Discovery {
-                issuer: self.config.issuer.to_string(),
+                issuer: self.config.issuer.clone(),
                 reason: error_chain(&e),
             })?;
         let metadata = seen.metadata.clone().set_jwks(jwks);
@@ -346,15 +352,26 @@ fn verify(
     token.claims(&verifier, nonce).cloned()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
+/// How far ahead of our clock an IdP's `iat` or `auth_time` may be.
+pub const CLOCK_SKEW: i64 = 60;
+
+/// openidconnect checks `exp` but not whether the token (or the authentication it reports)
+/// comes from the future; a token minted ahead of time would outlive its real validity.
+fn check_times(
+    claims: &openidconnect::IdTokenClaims<AllClaims, CoreGenderClaim>,
+) -> Result<(), OidcError> {
+    let limit = crate::session::now_unix() + CLOCK_SKEW;
+    if claims.issue_time().timestamp() > limit {
+        return Err(OidcError::IdToken("issued in the future (iat)".into()));
     }
-    s
+    if claims.auth_time().is_some_and(|t| t.timestamp() > limit) {
+        return Err(OidcError::IdToken("auth_time is in the future".into()));
+    }
+    Ok(())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    crate::error::chain(e)
 }
 
 /// Registry of configured OIDC providers by id.

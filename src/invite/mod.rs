@@ -336,14 +336,14 @@ impl Inviter {
                 "the redirect URL `{raw}` is not an address of an app of this gateway"
             ))
         };
-        let url = crate::signin::return_to::validate(
+        let url = crate::web::return_to::validate(
             raw,
             &self.config.public_url,
             &self.config.login_authority,
             &self.router,
         )
         .ok_or_else(bad)?;
-        let authority = crate::signin::return_to::authority_of(&url).ok_or_else(bad)?;
+        let authority = crate::web::return_to::authority_of(&url).ok_or_else(bad)?;
         let app = self
             .router
             .route_normalized(&authority, url.path())

@@ -1,6 +1,11 @@
 //! Session identity → request headers for the app. Values are made safe for a header: control
 //! characters (CR, LF, NUL, …) are dropped, multi-valued attributes are joined with `,` and the
 //! result is capped so a hostile IdP cannot smuggle headers or bloat requests.
+//!
+//! The format apps read: values separated by `,`; inside a value `%` is sent as `%25` and `,`
+//! as `%2C`, so a value can never pass as two (`["admins,finance"]` arrives as
+//! `admins%2Cfinance`, `["admins", "finance"]` as `admins,finance`). Split on `,`, then
+//! percent-decode each part.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -26,7 +31,7 @@ pub fn header_value(values: &[String]) -> Option<HeaderValue> {
     if let [one] = values
         && !one.is_empty()
         && one.len() <= MAX_HEADER_VALUE
-        && !one.chars().any(char::is_control)
+        && !one.chars().any(|c| c.is_control() || c == ',' || c == '%')
         && one.trim() == one
     {
         return HeaderValue::from_bytes(one.as_bytes()).ok();
@@ -38,20 +43,20 @@ pub fn header_value(values: &[String]) -> Option<HeaderValue> {
         if clean.is_empty() {
             continue;
         }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push_str(clean);
-        if out.len() >= MAX_HEADER_VALUE {
+        let escaped = escape_value(clean);
+        let sep = usize::from(!out.is_empty());
+        if out.len() + sep + escaped.len() > MAX_HEADER_VALUE {
+            // A cut value would be a different value; send whole values only. A single value
+            // longer than the cap is cut on a character boundary outside an escape.
+            if out.is_empty() {
+                out = truncate_escaped(&escaped, MAX_HEADER_VALUE);
+            }
             break;
         }
-    }
-    if out.len() > MAX_HEADER_VALUE {
-        let mut cut = MAX_HEADER_VALUE;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
+        if sep == 1 {
+            out.push(',');
         }
-        out.truncate(cut);
+        out.push_str(&escaped);
     }
     if out.is_empty() {
         return None;
@@ -59,6 +64,32 @@ pub fn header_value(values: &[String]) -> Option<HeaderValue> {
     // Non-ASCII (a name like "Zoë") is sent as UTF-8 bytes, which HeaderValue accepts as
     // opaque octets; only control characters are unsafe and those are gone.
     HeaderValue::from_bytes(out.as_bytes()).ok()
+}
+
+fn escape_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            ',' => out.push_str("%2C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn truncate_escaped(s: &str, max: usize) -> String {
+    let mut cut = max.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    // Do not end inside `%25`/`%2C`.
+    if let Some(p) = s[..cut].rfind('%')
+        && cut - p < 3
+    {
+        cut = p;
+    }
+    s[..cut].to_string()
 }
 
 #[cfg(test)]
@@ -77,5 +108,22 @@ mod tests {
     fn joins_multi_valued() {
         let v = header_value(&["a".into(), "\u{0}".into(), "b".into()]).unwrap();
         assert_eq!(v.to_str().unwrap(), "a,b");
+    }
+
+    #[test]
+    fn a_value_with_the_separator_cannot_pass_as_two() {
+        let one = header_value(&["admins,finance".into()]).unwrap();
+        let two = header_value(&["admins".into(), "finance".into()]).unwrap();
+        assert_ne!(one, two);
+        assert_eq!(one.to_str().unwrap(), "admins%2Cfinance");
+        assert_eq!(
+            header_value(&["100%".into(), "a%2Cb".into()])
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "100%25,a%252Cb"
+        );
+        let cut = header_value(&[",".repeat(MAX_HEADER_VALUE)]).unwrap();
+        assert!(cut.len() <= MAX_HEADER_VALUE && cut.to_str().unwrap().ends_with("%2C"));
     }
 }

@@ -16,7 +16,8 @@ pub struct Forwarded {
 }
 
 pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str) -> Forwarded {
-    let trusted_peer = trusted.iter().any(|n| n.contains(&peer));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let trusted_peer = is_trusted(&peer);
     let header = |name: &str| {
         headers
             .get(name)
@@ -26,10 +27,7 @@ pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str)
     };
     if trusted_peer {
         let prior = header("x-forwarded-for");
-        let client_ip = prior
-            .and_then(|p| p.split(',').next())
-            .and_then(|ip| ip.trim().parse().ok())
-            .unwrap_or(peer);
+        let client_ip = client_from_chain(prior.unwrap_or(""), peer, is_trusted);
         Forwarded {
             for_chain: match prior {
                 Some(p) => format!("{p}, {peer}"),
@@ -50,6 +48,23 @@ pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str)
             client_ip: peer,
         }
     }
+}
+
+/// The client is the rightmost hop no trusted proxy vouches for: everything left of it was
+/// written by the client itself and can say anything. An unparsable hop ends the walk at the
+/// last address a trusted proxy wrote.
+fn client_from_chain(chain: &str, peer: IpAddr, is_trusted: impl Fn(&IpAddr) -> bool) -> IpAddr {
+    let mut client = peer;
+    for hop in chain.rsplit(',') {
+        if !is_trusted(&client) {
+            break;
+        }
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => client = ip,
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 pub fn apply(headers: &mut HeaderMap, f: &Forwarded) {
@@ -79,5 +94,41 @@ mod tests {
         let f = compute(&h, "10.0.0.9".parse().unwrap(), &trusted, "app.test");
         assert_eq!(f.for_chain, "1.2.3.4, 10.0.0.9");
         assert_eq!(f.client_ip.to_string(), "1.2.3.4");
+    }
+
+    #[test]
+    fn client_is_the_rightmost_untrusted_hop() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let peer = "10.0.0.9".parse().unwrap();
+        let mut h = HeaderMap::new();
+        // The client wrote 6.6.6.6 itself; our proxy (10.0.0.9) appended the real 1.2.3.4.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 1.2.3.4"),
+        );
+        let f = compute(&h, peer, &trusted, "app.test");
+        assert_eq!(f.client_ip.to_string(), "1.2.3.4");
+        // Two trusted proxies in a row are both skipped.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.1.1.1"),
+        );
+        assert_eq!(
+            compute(&h, peer, &trusted, "app.test")
+                .client_ip
+                .to_string(),
+            "1.2.3.4"
+        );
+        // Garbage to the right of a trusted hop stops the walk at the trusted proxy.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, nonsense"),
+        );
+        assert_eq!(
+            compute(&h, peer, &trusted, "app.test")
+                .client_ip
+                .to_string(),
+            "10.0.0.9"
+        );
     }
 }

@@ -14,11 +14,12 @@ use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::config::AppConfig;
+use crate::config::file::AuthMode;
 use crate::error::GatewayError;
+use crate::gateway::SessionCheck;
 use crate::gateway::{AppRuntime, Gateway, RequestCtx, Runtime};
-use crate::policy::{self, Decision};
 use crate::response::Body;
-use crate::session::{Session, SessionId};
+use crate::session::SessionId;
 use crate::signin;
 
 /// Serves one request for `app`.
@@ -36,6 +37,8 @@ pub async fn handle(
         return Err(GatewayError::PayloadTooLarge);
     }
 
+    let session = gw.session_check(rt, req.headers(), Some(app)).await?;
+
     // scrub: computed before anything reads identity from the request.
     // Apps build absolute URLs from X-Forwarded-Host; the default port would only clutter them.
     let public_host = ctx.host.strip_suffix(":443").unwrap_or(&ctx.host);
@@ -45,8 +48,6 @@ pub async fn handle(
         &rt.config.trusted_proxies,
         public_host,
     );
-    let session_cookie =
-        scrub::cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie);
     let scrubbed = scrub::scrub_request(
         req.headers_mut(),
         &app_rt.injected,
@@ -54,56 +55,39 @@ pub async fn handle(
         app.websocket,
     );
 
-    // session
-    let session: Option<Arc<Session>> = match &session_cookie {
-        Some(id) => gw
-            .sessions
-            .get(id)
-            .await
-            .map_err(|e| GatewayError::Internal(e.to_string()))?,
-        None => None,
-    };
-
-    // policy: assignments are looked up (cached) only for apps that require them.
-    let assigned = match &session {
-        Some(s) if app.assignment_required => Some(
-            gw.access
-                .assigned_apps(&s.user_key)
-                .await
-                .map_err(|e| GatewayError::Internal(e.to_string()))?,
-        ),
-        _ => None,
-    };
-    match policy::evaluate(
-        app,
-        session.as_deref(),
-        assigned.as_deref().map(|v| v.as_slice()),
-    ) {
-        Decision::Allow => {}
-        Decision::SignIn => {
-            return Ok(signin::require_sign_in(
-                rt,
-                &req,
-                ctx,
-                session_cookie.is_some(),
-            ));
+    // session + admission: the cookie was read before the scrub removed it.
+    let public = app.auth == AuthMode::None;
+    let (session_id, session) = match session {
+        SessionCheck::Admitted(id, s) => (Some(id), Some(s)),
+        // An open app serves everyone; it just gets no identity from a refused session.
+        _ if public => (None, None),
+        SessionCheck::None { had_cookie } => {
+            return Ok(signin::require_sign_in(rt, &req, ctx, had_cookie));
         }
-        Decision::Deny(why) => return Err(GatewayError::Forbidden(why)),
-    }
+        SessionCheck::Refused(refusal) => {
+            let org = &rt.config.directory.organization;
+            let mut resp =
+                GatewayError::refused(refusal.clone(), org).into_response(&ctx.request_id);
+            if refusal.ends_session() {
+                resp.headers_mut().append(
+                    header::SET_COOKIE,
+                    crate::web::cookies::clear(&rt.cookies.session),
+                );
+            }
+            return Ok(resp);
+        }
+    };
 
     // claims
     if let Some(s) = &session {
         claims::apply(req.headers_mut(), &app.headers, s);
         if let Some(h) = &app.assertion_header {
             // A session always came from a cookie id; the id's hash keys the assertion cache.
-            let key = session_cookie
+            let key = session_id
                 .as_ref()
                 .map(SessionId::key)
-                .ok_or_else(|| GatewayError::Internal("session without id".into()))?;
-            let jwt = gw
-                .signer
-                .assertion(key, &app.id, s)
-                .map_err(|e| GatewayError::Internal(e.to_string()))?;
+                .ok_or_else(|| GatewayError::internal("session without id"))?;
+            let jwt = gw.signer.assertion(key, &app.id, s)?;
             if let Ok(v) = HeaderValue::from_str(&jwt) {
                 req.headers_mut().insert(h.clone(), v);
             }
@@ -132,7 +116,7 @@ pub async fn handle(
         Some(client) if upstream::is_switching(&resp) => {
             let upstream_side = hyper::upgrade::on(&mut resp);
             upstream::splice_upgrade(client, upstream_side);
-            scrub::scrub_response(resp.headers_mut(), true);
+            scrub::scrub_response(resp.headers_mut(), true, rt.gateway_cookies());
         }
         _ => {
             if upstream::is_switching(&resp) {
@@ -141,7 +125,7 @@ pub async fn handle(
                     "unexpected 101 from upstream".into(),
                 ));
             }
-            scrub::scrub_response(resp.headers_mut(), false);
+            scrub::scrub_response(resp.headers_mut(), false, rt.gateway_cookies());
         }
     }
     Ok(resp)

@@ -5,13 +5,29 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers removed from every request in addition to an app's own header map.
+/// Besides our own, these are the names that app servers and frameworks read as the client's
+/// address, the original URL or the public host (Spring, IIS URL Rewrite, Symfony, Rails,
+/// CDNs): a client must not be able to choose them.
 const ALWAYS_STRIPPED: &[&str] = &[
     "x-request-id",
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
     "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
     "x-real-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
     "forwarded",
 ];
 
@@ -177,22 +193,14 @@ pub fn strip_cookies<S: AsRef<str>>(headers: &mut HeaderMap, gateway_cookies: &[
     }
 }
 
-/// Reads one cookie's value from the request.
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| {
-            let (k, v) = c.trim().split_once('=')?;
-            (k.trim() == name).then_some(v.trim())
-        })
-        .next()
-}
-
-/// Drops hop-by-hop headers from an upstream response.
-pub fn scrub_response(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// Drops hop-by-hop headers from an upstream response, and any `Set-Cookie` for one of the
+/// gateway's cookie names: an app must not plant or clear the gateway's session.
+pub fn scrub_response<S: AsRef<str>>(
+    headers: &mut HeaderMap,
+    keep_upgrade: bool,
+    gateway_cookies: &[S],
+) {
+    drop_gateway_set_cookies(headers, gateway_cookies);
     let connection_named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -210,6 +218,35 @@ pub fn scrub_response(headers: &mut HeaderMap, keep_upgrade: bool) {
         for c in connection_named {
             headers.remove(c.as_str());
         }
+    }
+}
+
+fn drop_gateway_set_cookies<S: AsRef<str>>(headers: &mut HeaderMap, gateway_cookies: &[S]) {
+    let is_ours = |v: &HeaderValue| {
+        let raw = String::from_utf8_lossy(v.as_bytes());
+        let name = raw.split(['=', ';']).next().unwrap_or("").trim();
+        // Browsers also accept the `__Secure-` spelling of a name; compare without prefixes.
+        let bare = |n: &str| {
+            let n = n.to_ascii_lowercase();
+            n.trim_start_matches("__host-")
+                .trim_start_matches("__secure-")
+                .to_string()
+        };
+        let name = bare(name);
+        gateway_cookies.iter().any(|g| bare(g.as_ref()) == name)
+    };
+    if !headers.get_all(header::SET_COOKIE).iter().any(is_ours) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !is_ours(v))
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
     }
 }
 
@@ -247,6 +284,28 @@ mod tests {
         let s = scrub_request(&mut h, &names(&[]), &[] as &[String], true);
         assert!(!s.websocket);
         assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn upstream_cannot_set_the_gateway_cookies() {
+        let mut h = HeaderMap::new();
+        for c in [
+            "app=1; Path=/",
+            "__Host-borderless_session=planted; Path=/; Secure",
+            "__HOST-BORDERLESS_SESSION=x",
+            "__Secure-borderless_session=x; Secure",
+            "borderless_session=x",
+            "borderless_session_other=kept",
+        ] {
+            h.append(header::SET_COOKIE, HeaderValue::from_static(c));
+        }
+        scrub_response(&mut h, false, &["__Host-borderless_session"]);
+        let left: Vec<_> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect();
+        assert_eq!(left, ["app=1; Path=/", "borderless_session_other=kept"]);
     }
 
     #[test]

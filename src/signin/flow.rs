@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use moka::future::Cache;
-use rand::RngCore;
 use url::Url;
 
 use crate::session::SessionId;
+pub use crate::token::{is_token, random_token};
 
 /// How long a user may take at the IdP.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
@@ -50,19 +48,6 @@ pub struct Handoff {
     pub authority: String,
     pub binding: String,
     pub return_to: Url,
-}
-
-pub fn random_token() -> String {
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-/// Whether a string looks like one of our tokens (43 base64url characters).
-pub fn is_token(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub struct SingleUse<T: Send + Sync + 'static> {

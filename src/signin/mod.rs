@@ -8,12 +8,8 @@
 //! failure deletes it. Sessions reach other hosts through single-use handoff codes that only
 //! the browser which started the sign-in can redeem (`b`, the binding cookie on the app host).
 
-pub mod admit;
-pub mod cookies;
 pub mod flow;
-pub mod query;
 pub mod redeem;
-pub mod return_to;
 
 use std::sync::Arc;
 
@@ -24,13 +20,16 @@ use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::admission::{Admission, Step};
+use crate::config::file::AuthMode;
 use crate::directory::User;
 use crate::error::GatewayError;
+use crate::gateway::SessionCheck;
 use crate::gateway::{Gateway, RequestCtx, Runtime};
 use crate::idp::Identity;
-use crate::proxy::scrub::cookie_value;
 use crate::response::{self, Body};
 use crate::session::{Session, SessionId, now_unix};
+use crate::web::{cookies, query, return_to};
 use flow::{Handoff, PendingSignIn};
 
 #[derive(Template)]
@@ -81,7 +80,7 @@ pub async fn handle(
         "/handoff" if get => handoff(gw, rt, &req, ctx).await,
         // Signing out changes state, so it takes a POST from our own page: a link or an image
         // on another site (GET, which carries SameSite=Lax cookies) only shows the question.
-        "/signout" if get => Ok(signout_page(ctx)),
+        "/signout" if get => signout_page(ctx),
         "/signout" if method == Method::POST => {
             if !same_origin(&req, ctx) {
                 return Err(GatewayError::Forbidden(
@@ -90,12 +89,12 @@ pub async fn handle(
             }
             signout(gw, rt, &req, ctx).await
         }
-        "/signed-out" if get => Ok(page(
+        "/signed-out" if get => page(
             SignedOutPage {
                 request_id: &ctx.request_id,
             }
             .render(),
-        )),
+        ),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
         p if p.starts_with("/api/v1/") => {
             let sub = p["/api/v1".len()..].to_string();
@@ -127,14 +126,9 @@ pub async fn handle(
     }
 }
 
-fn page(rendered: askama::Result<String>) -> Response<Body> {
-    match rendered {
-        Ok(html) => response::html(StatusCode::OK, html),
-        Err(e) => response::text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("template error: {e}"),
-        ),
-    }
+/// A rendered page; a template failure is an internal error (logged, never shown).
+fn page(rendered: askama::Result<String>) -> Result<Response<Body>, GatewayError> {
+    Ok(response::html(StatusCode::OK, rendered?))
 }
 
 fn metrics(gw: &Gateway, rt: &Runtime, ctx: &RequestCtx) -> Result<Response<Body>, GatewayError> {
@@ -263,12 +257,10 @@ async fn signin(
         None => None,
     };
 
-    // Already signed in here: no need to visit the IdP again.
-    if let Some(id) =
-        cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie)
-        && let Ok(Some(s)) = gw.sessions.get(&id).await
+    // Already signed in here (and still admitted): no need to visit the IdP again.
+    if redemption.is_none()
+        && let SessionCheck::Admitted(id, s) = gw.session_check(rt, req.headers(), None).await?
         && (idp.is_none() || idp == Some(s.idp.as_str()))
-        && redemption.is_none()
     {
         return Ok(complete(gw, rt, id, &return_to, binding.as_deref()).await);
     }
@@ -299,13 +291,13 @@ async fn signin(
                     }
                 })
                 .collect();
-            return Ok(page(
+            return page(
                 PickIdpPage {
                     idps: choices,
                     request_id: &ctx.request_id,
                 }
                 .render(),
-            ));
+            );
         }
     };
 
@@ -344,10 +336,11 @@ async fn callback(
 ) -> Result<Response<Body>, GatewayError> {
     // The flow is taken (deleted) before anything else, so every failure below leaves no
     // state to retry against.
-    let pending = match cookie_value(req.headers(), &rt.cookies.flow) {
+    let pending = match crate::web::cookies::value(req.headers(), &rt.cookies.flow) {
         Some(id) => gw.flows.take(id).await,
         None => None,
     };
+    let org = &rt.config.directory.organization;
     let result = finish_callback(rt, req, idp, pending.as_deref()).await;
     let metric_idp = if rt.idp(idp).is_some() {
         idp
@@ -358,8 +351,12 @@ async fn callback(
         Ok((identity, pending)) => {
             gw.metrics.signin(metric_idp, "success");
             tracing::info!(target: "borderless::security", idp, subject = %identity.subject, "signed in at the IdP");
-            match admit::admit(rt, &gw.directory, &identity, pending.redeem.as_deref()).await {
-                Ok(admit::Admission::SignIn(user)) => {
+            let step = Step::SignedIn {
+                identity: &identity,
+                redeem: pending.redeem.as_deref(),
+            };
+            match gw.gate(rt).admit(step).await? {
+                Ok(Admission::SignIn(user)) => {
                     start_session(
                         gw,
                         rt,
@@ -370,9 +367,9 @@ async fn callback(
                     )
                     .await?
                 }
-                Ok(admit::Admission::Consent(inv)) => {
+                Ok(Admission::Consent(inv)) => {
                     // Consent sets its own flow cookie; do not clear it below.
-                    return Ok(redeem::ask_consent(
+                    return redeem::ask_consent(
                         gw,
                         rt,
                         ctx,
@@ -381,9 +378,14 @@ async fn callback(
                         pending.return_to.clone(),
                         pending.binding.clone(),
                     )
-                    .await);
+                    .await;
                 }
-                Err(e) => e.into_response(&ctx.request_id),
+                Ok(other) => {
+                    return Err(GatewayError::internal(format!(
+                        "unexpected admission after sign-in: {other:?}"
+                    )));
+                }
+                Err(refusal) => GatewayError::refused(refusal, org).into_response(&ctx.request_id),
             }
         }
         Err(e) => {
@@ -451,25 +453,19 @@ pub(crate) async fn start_session(
         tracing::warn!("recording the sign-in time failed: {e}");
     }
     let session = new_session(rt, identity, user);
-    let id = gw
-        .sessions
-        .create(session)
-        .await
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let max_age = session.expires_at - session.created_at;
+    let id = gw.sessions.create(session).await?;
     let mut resp = complete(gw, rt, id.clone(), return_to, binding).await;
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set(
-            &rt.cookies.session,
-            &id.to_cookie(),
-            rt.config.session.lifetime.as_secs() as i64,
-        ),
+        cookies::set(&rt.cookies.session, &id.to_cookie(), max_age),
     );
     Ok(resp)
 }
 
 fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Session {
     let now = now_unix();
+    let lifetime_end = now + rt.config.session.lifetime.as_secs() as i64;
     let mut attributes = identity.attributes;
     for (k, v) in [
         ("user_id", user.id.as_str()),
@@ -490,7 +486,10 @@ fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Session {
         acr: identity.acr,
         auth_time: identity.auth_time.unwrap_or(now),
         created_at: now,
-        expires_at: now + rt.config.session.lifetime.as_secs() as i64,
+        // A session never outlives the user's access.
+        expires_at: user
+            .expires_at
+            .map_or(lifetime_end, |e| e.min(lifetime_end)),
     }
 }
 
@@ -549,23 +548,28 @@ async fn handoff(
             "handoff code issued for another host".into(),
         ));
     }
-    let bound = cookie_value(req.headers(), &rt.cookies.bind)
+    let bound = crate::web::cookies::value(req.headers(), &rt.cookies.bind)
         .is_some_and(|b| bool::from(b.as_bytes().ct_eq(h.binding.as_bytes())));
     if !bound {
         return Err(GatewayError::SignIn(
             "handoff code not bound to this browser".into(),
         ));
     }
-    let session = gw
-        .sessions
-        .get(&h.session)
-        .await
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let Some(session) = session else {
+    let Some(session) = gw.sessions.get(&h.session).await? else {
         return Err(GatewayError::SignIn(
             "the session ended before the handoff".into(),
         ));
     };
+    let step = Step::Continue {
+        session: &session,
+        app: None,
+    };
+    if let Err(refusal) = gw.gate(rt).admit(step).await? {
+        return Err(GatewayError::refused(
+            refusal,
+            &rt.config.directory.organization,
+        ));
+    }
     let max_age = (session.expires_at - now_unix()).max(0);
     let mut resp = response::redirect(h.return_to.as_str());
     resp.headers_mut().append(
@@ -578,13 +582,13 @@ async fn handoff(
 }
 
 /// `/signout`: end the session everywhere, then RP-initiated logout at the IdP if it has one.
-fn signout_page(ctx: &RequestCtx) -> Response<Body> {
+fn signout_page(ctx: &RequestCtx) -> Result<Response<Body>, GatewayError> {
     let mut r = page(
         SignOutPage {
             request_id: &ctx.request_id,
         }
         .render(),
-    );
+    )?;
     // The form posts here, and the answer redirects to the IdP's logout endpoint, which a
     // `form-action 'self'` policy would block; the form's target is fixed, so drop it here.
     r.headers_mut().insert(
@@ -593,7 +597,7 @@ fn signout_page(ctx: &RequestCtx) -> Response<Body> {
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ),
     );
-    r
+    Ok(r)
 }
 
 /// A browser's POST from this host: `Origin` (or, without it, `Sec-Fetch-Site`) must say so.
@@ -627,22 +631,19 @@ async fn signout(
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let mut idp = None;
-    if let Some(id) =
-        cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie)
+    if let Some(id) = crate::web::cookies::value(req.headers(), &rt.cookies.session)
+        .and_then(SessionId::from_cookie)
     {
         if let Ok(Some(s)) = gw.sessions.get(&id).await {
             idp = Some(s.idp.clone());
         }
-        gw.sessions
-            .revoke(&id)
-            .await
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        gw.sessions.revoke(&id).await?;
     }
     let signed_out = rt
         .config
         .public_url
         .join("/.borderless/signed-out")
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        .map_err(|e| GatewayError::internal(e.to_string()))?;
     let logout = match idp.as_deref().and_then(|i| rt.idp(i)) {
         Some(p) => p.end_session_url(&signed_out).await,
         None => None,
@@ -654,7 +655,7 @@ async fn signout(
                 request_id: &ctx.request_id,
             }
             .render(),
-        ),
+        )?,
     };
     resp.headers_mut()
         .append(header::SET_COOKIE, cookies::clear(&rt.cookies.session));
@@ -668,51 +669,41 @@ async fn apps(
     req: &Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let session =
-        match cookie_value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie) {
-            Some(id) => gw.sessions.get(&id).await.ok().flatten(),
-            None => None,
-        };
+    let session = match gw.session_check(rt, req.headers(), None).await? {
+        SessionCheck::Admitted(_, s) => Some(s),
+        _ => None,
+    };
     let user = session.as_ref().map(|s| {
         s.first("display_name")
             .or(s.first("mail"))
             .unwrap_or(&s.subject)
             .to_string()
     });
-    let assigned = match &session {
-        Some(s) => Some(
-            gw.access
-                .assigned_apps(&s.user_key)
-                .await
-                .map_err(|e| GatewayError::Internal(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let apps = rt
-        .config
-        .apps
-        .iter()
-        .filter(|a| {
-            matches!(
-                crate::policy::evaluate(
-                    a,
-                    session.as_deref(),
-                    assigned.as_deref().map(|v| v.as_slice())
-                ),
-                crate::policy::Decision::Allow
-            )
-        })
-        .map(|a| Choice {
-            name: a.display_name.clone(),
-            href: a.external_url(),
-        })
-        .collect();
-    Ok(page(
+    let mut apps = Vec::new();
+    for a in &rt.config.apps {
+        let open = match &session {
+            None => a.auth == AuthMode::None,
+            Some(s) => {
+                let step = Step::Continue {
+                    session: s,
+                    app: Some(a),
+                };
+                a.auth == AuthMode::None || gw.gate(rt).admit(step).await?.is_ok()
+            }
+        };
+        if open {
+            apps.push(Choice {
+                name: a.display_name.clone(),
+                href: a.external_url(),
+            });
+        }
+    }
+    page(
         AppsPage {
             user,
             apps,
             request_id: &ctx.request_id,
         }
         .render(),
-    ))
+    )
 }

@@ -17,16 +17,15 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use url::Url;
 
-use super::admit::{link_expired, link_invalid, link_used};
 use super::flow::{self, PendingConsent};
-use super::{Choice, cookies, page, query, start_session};
-use crate::directory::invitations::{InvitationStatus, RedeemRefusal};
+use super::{Choice, page, start_session};
+use crate::admission::{Admission, Step};
 use crate::directory::{Invitation, User};
 use crate::error::GatewayError;
 use crate::gateway::{Gateway, RequestCtx, Runtime};
 use crate::idp::Identity;
-use crate::proxy::scrub::cookie_value;
-use crate::response::Body;
+use crate::response::{self, Body};
+use crate::web::{cookies, query};
 
 #[derive(Template)]
 #[template(path = "redeem.html")]
@@ -57,34 +56,22 @@ struct DeclinedPage<'a> {
     request_id: &'a str,
 }
 
-fn internal(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Internal(e.to_string())
-}
-
-/// The invitation behind a link secret, if it can still be redeemed; otherwise the page
+/// The invitation behind a link secret, if it can still be redeemed; otherwise the refusal
 /// that explains why not.
 pub async fn open_invitation(
     gw: &Gateway,
     rt: &Runtime,
     secret: &str,
 ) -> Result<Invitation, GatewayError> {
-    let org = &rt.config.directory.organization;
-    if !flow::is_token(secret) {
-        return Err(link_invalid(org));
-    }
-    let inv = gw
-        .directory
-        .invitation_by_secret(secret)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| link_invalid(org))?;
-    match inv.status {
-        InvitationStatus::Accepted => Err(link_used(org)),
-        InvitationStatus::Revoked => Err(link_invalid(org)),
-        InvitationStatus::PendingAcceptance if inv.is_expired(crate::db::now()) => {
-            Err(link_expired(org))
-        }
-        InvitationStatus::PendingAcceptance => Ok(inv),
+    match gw.gate(rt).admit(Step::OpenLink { secret }).await? {
+        Ok(Admission::Link(inv)) => Ok(inv),
+        Ok(other) => Err(GatewayError::internal(format!(
+            "unexpected admission for a link: {other:?}"
+        ))),
+        Err(refusal) => Err(GatewayError::refused(
+            refusal,
+            &rt.config.directory.organization,
+        )),
     }
 }
 
@@ -134,10 +121,20 @@ pub async fn redeem_page(
             request_id: &ctx.request_id,
         }
         .render(),
-    );
+    )?;
     // The page URL holds the link secret: keep it out of caches.
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page shows the organisation's logo: admit its origin (and only it) for images.
+    let logo_origin = d
+        .logo_url
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization());
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        response::page_csp(logo_origin.as_deref()),
+    );
     Ok(resp)
 }
 
@@ -150,7 +147,7 @@ pub async fn ask_consent(
     inv: Invitation,
     return_to: Url,
     binding: Option<String>,
-) -> Response<Body> {
+) -> Result<Response<Body>, GatewayError> {
     let first = |k: &str| identity.attributes.get(k).and_then(|v| v.first()).cloned();
     let name = first("name").unwrap_or_else(|| inv.display_name.clone());
     let idp_name = rt
@@ -164,7 +161,7 @@ pub async fn ask_consent(
         idp: &idp_name,
         request_id: &ctx.request_id,
     }
-    .render();
+    .render()?;
     let id = gw
         .consents
         .put(PendingConsent {
@@ -176,7 +173,7 @@ pub async fn ask_consent(
             binding,
         })
         .await;
-    let mut resp = page(html);
+    let mut resp = response::html(StatusCode::OK, html);
     resp.headers_mut().append(
         header::SET_COOKIE,
         cookies::set(&rt.cookies.flow, &id, flow::FLOW_TTL.as_secs() as i64),
@@ -188,7 +185,7 @@ pub async fn ask_consent(
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ),
     );
-    resp
+    Ok(resp)
 }
 
 /// `POST /consent`: accept (redeem atomically, sign in) or decline.
@@ -198,7 +195,7 @@ pub async fn consent(
     req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let pending = match cookie_value(req.headers(), &rt.cookies.flow) {
+    let pending = match crate::web::cookies::value(req.headers(), &rt.cookies.flow) {
         Some(id) => gw.consents.take(id).await,
         None => None,
     };
@@ -223,7 +220,7 @@ pub async fn consent(
                 request_id: &ctx.request_id,
             }
             .render(),
-        ),
+        )?,
         _ => return Err(GatewayError::BadRequest("unknown consent decision")),
     };
     resp.headers_mut()
@@ -236,33 +233,25 @@ async fn accept(
     rt: &Runtime,
     p: &PendingConsent,
 ) -> Result<Response<Body>, GatewayError> {
-    let id = &p.identity;
-    let org = &rt.config.directory.organization;
-    let outcome = gw
-        .directory
-        .redeem(&p.invitation_id, (&id.idp, &id.issuer, &id.subject))
-        .await
-        .map_err(internal)?;
-    let user: User = match outcome {
-        Ok(user) => {
-            tracing::info!(target: "borderless::security", user = %user.id, mail = %user.mail, idp = %id.idp, "invitation redeemed");
-            user
-        }
-        Err(RedeemRefusal::AlreadyRedeemed) => {
-            // A second tab of the same guest: the first one pinned this very identity.
-            match gw
-                .directory
-                .user_by_identity(&id.issuer, &id.subject)
-                .await
-                .map_err(internal)?
-            {
-                Some(u) => u,
-                None => return Err(link_used(org)),
-            }
-        }
-        Err(RedeemRefusal::Expired) => return Err(link_expired(org)),
-        Err(RedeemRefusal::Revoked | RedeemRefusal::Unknown) => return Err(link_invalid(org)),
+    let step = Step::Accept {
+        identity: &p.identity,
+        invitation_id: &p.invitation_id,
     };
+    let user: User = match gw.gate(rt).admit(step).await? {
+        Ok(Admission::SignIn(user)) => user,
+        Ok(other) => {
+            return Err(GatewayError::internal(format!(
+                "unexpected admission on consent: {other:?}"
+            )));
+        }
+        Err(refusal) => {
+            return Err(GatewayError::refused(
+                refusal,
+                &rt.config.directory.organization,
+            ));
+        }
+    };
+    tracing::info!(target: "borderless::security", user = %user.id, mail = %user.mail, idp = %p.identity.idp, "invitation redeemed");
     start_session(
         gw,
         rt,
@@ -292,6 +281,10 @@ pub async fn redemption_target(
     secret: &str,
 ) -> Result<(Url, String), GatewayError> {
     let inv = open_invitation(gw, rt, secret).await?;
-    let url = Url::parse(&inv.redirect_url).map_err(internal)?;
+    // `open_invitation` admitted the link only if this still leads to an app.
+    let url = gw
+        .gate(rt)
+        .redirect_target(&inv)
+        .ok_or_else(|| GatewayError::internal("admitted invitation without a target"))?;
     Ok((url, inv.id))
 }

@@ -1,7 +1,7 @@
 //! The gateway's cookies. All are `__Host-` prefixed: Secure, Path=/, no Domain, so each host
 //! (login host, every app host) has its own and no subdomain can plant one.
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue, header};
 
 pub const PREFIX: &str = "__Host-";
 
@@ -45,4 +45,18 @@ pub fn set(name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
 
 pub fn clear(name: &str) -> HeaderValue {
     set(name, "", 0)
+}
+
+/// Reads one cookie's value from the request.
+pub fn value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k.trim() == name).then_some(v.trim())
+        })
+        .next()
 }

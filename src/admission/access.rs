@@ -1,0 +1,86 @@
+//! What the admission decision needs to know about a user on every request — whether they
+//! still exist, are enabled and unexpired, which identity is pinned to them and which apps
+//! they are assigned — cached so the data plane never reads the database per request.
+//! Entries are dropped when the revocation feed names the user (assignment or membership
+//! change, removal, disable, expiry, reset) and expire after a minute in any case.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::directory::{Directory, DirectoryError};
+
+/// A user's state as the data plane sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAccess {
+    pub disabled: bool,
+    pub expires_at: Option<i64>,
+    /// `(issuer, subject)` pinned at redemption (members: at creation).
+    pub pinned: Option<(String, String)>,
+    /// App ids assigned directly or through a group.
+    pub assigned: Vec<String>,
+}
+
+pub struct AccessCache {
+    dir: Directory,
+    /// `None`: no such user (removed).
+    cache: Cache<String, Arc<Option<UserAccess>>>,
+}
+
+impl AccessCache {
+    pub fn new(dir: Directory) -> Self {
+        Self {
+            dir,
+            cache: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// The user's access state; one database read per user per minute at most, shared by
+    /// concurrent callers.
+    pub async fn user(&self, user_id: &str) -> Result<Arc<Option<UserAccess>>, DirectoryError> {
+        if let Some(hit) = self.cache.get(user_id).await {
+            return Ok(hit);
+        }
+        let dir = self.dir.clone();
+        let id = user_id.to_string();
+        self.cache
+            .try_get_with(
+                id.clone(),
+                async move { load(&dir, &id).await.map(Arc::new) },
+            )
+            .await
+            .map_err(DirectoryError::Shared)
+    }
+
+    /// App ids the user may open when an app requires assignment.
+    pub async fn assigned_apps(&self, user_id: &str) -> Result<Vec<String>, DirectoryError> {
+        Ok(self
+            .user(user_id)
+            .await?
+            .as_ref()
+            .as_ref()
+            .map(|u| u.assigned.clone())
+            .unwrap_or_default())
+    }
+
+    pub async fn invalidate(&self, user_id: &str) {
+        self.cache.invalidate(user_id).await;
+    }
+}
+
+async fn load(dir: &Directory, user_id: &str) -> Result<Option<UserAccess>, DirectoryError> {
+    let Some(user) = dir.user(user_id).await? else {
+        return Ok(None);
+    };
+    let assigned = dir.assigned_apps(user_id).await?;
+    Ok(Some(UserAccess {
+        disabled: user.disabled,
+        expires_at: user.expires_at,
+        pinned: user.issuer.zip(user.subject),
+        assigned,
+    }))
+}

@@ -1,0 +1,182 @@
+//! Why the admission decision said no. Each refusal has a stable code (audit log, metrics,
+//! the error page, support) and its own words for the person refused; `error.rs` renders it.
+
+use http::StatusCode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The directory user is disabled.
+    UserDisabled,
+    /// The user's access expired.
+    UserExpired,
+    /// The user was removed from the directory.
+    UserRemoved,
+    /// The session's identity is no longer the one pinned to the user (redemption reset).
+    IdentityChanged,
+    /// Nobody invited this identity and its IdP does not admit members.
+    NotInvited {
+        shown: Option<String>,
+    },
+    /// The IdP stated the invited address but did not vouch for it.
+    EmailNotVerified {
+        shown: String,
+        invited: String,
+    },
+    /// The identity's address is not the invited one.
+    WrongAccount {
+        shown: Option<String>,
+        invited: String,
+    },
+    /// A redeemed user opened an invitation meant for someone else.
+    InvitationForSomeoneElse {
+        signed_in: String,
+        invited: String,
+    },
+    /// The address already redeemed with another identity.
+    PinnedToOtherIdentity {
+        mail: String,
+        idp: Option<String>,
+    },
+    /// A members IdP gave no verified address to create the member with.
+    NoVerifiedEmail,
+    LinkInvalid,
+    LinkUsed,
+    LinkExpired,
+    /// The invitee's domain is not (or no longer) allowed.
+    DomainBlocked {
+        why: String,
+    },
+    /// The invitation's redirect URL no longer leads to a configured app.
+    RedirectNotAllowed,
+    /// The app does not accept this identity provider.
+    IdpNotAllowed {
+        app: String,
+    },
+    /// The app requires assignment and the user has none.
+    NotAssigned {
+        app: String,
+    },
+}
+
+impl Refusal {
+    /// Stable identifier: never renamed, only added to.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UserDisabled => "user_disabled",
+            Self::UserExpired => "user_expired",
+            Self::UserRemoved => "user_removed",
+            Self::IdentityChanged => "identity_changed",
+            Self::NotInvited { .. } => "not_invited",
+            Self::EmailNotVerified { .. } => "email_not_verified",
+            Self::WrongAccount { .. } => "wrong_account",
+            Self::InvitationForSomeoneElse { .. } => "invitation_for_someone_else",
+            Self::PinnedToOtherIdentity { .. } => "pinned_to_other_identity",
+            Self::NoVerifiedEmail => "no_verified_email",
+            Self::LinkInvalid => "link_invalid",
+            Self::LinkUsed => "link_used",
+            Self::LinkExpired => "link_expired",
+            Self::DomainBlocked { .. } => "domain_blocked",
+            Self::RedirectNotAllowed => "redirect_not_allowed",
+            Self::IdpNotAllowed { .. } => "idp_not_allowed",
+            Self::NotAssigned { .. } => "not_assigned",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::LinkInvalid | Self::LinkUsed | Self::LinkExpired => StatusCode::GONE,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// True when the refusal ends the user's sessions, not only this request.
+    pub fn ends_session(&self) -> bool {
+        matches!(
+            self,
+            Self::UserDisabled | Self::UserExpired | Self::UserRemoved | Self::IdentityChanged
+        )
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::UserDisabled => "Your access is turned off",
+            Self::UserExpired => "Your access has expired",
+            Self::UserRemoved | Self::IdentityChanged => "Your session has ended",
+            Self::NotInvited { .. } => "You have not been invited",
+            Self::EmailNotVerified { .. } | Self::WrongAccount { .. } => {
+                "This is not the invited account"
+            }
+            Self::InvitationForSomeoneElse { .. } => "This invitation is for someone else",
+            Self::PinnedToOtherIdentity { .. } => "Use the account you accepted with",
+            Self::NoVerifiedEmail => "Your email address is not verified",
+            Self::LinkInvalid => "This invitation link is not valid",
+            Self::LinkUsed => "This invitation was already accepted",
+            Self::LinkExpired => "This invitation has expired",
+            Self::DomainBlocked { .. } => "Your organisation is not allowed",
+            Self::RedirectNotAllowed => "This invitation no longer leads anywhere",
+            Self::IdpNotAllowed { .. } | Self::NotAssigned { .. } => "You do not have access",
+        }
+    }
+
+    /// What the person refused reads; `org` is the organisation's name.
+    pub fn message(&self, org: &str) -> String {
+        match self {
+            Self::UserDisabled => format!(
+                "Your account at {org} is disabled. Contact {org} if you think this is a mistake."
+            ),
+            Self::UserExpired => format!(
+                "Your guest access at {org} has expired. Ask your contact at {org} to extend it."
+            ),
+            Self::UserRemoved | Self::IdentityChanged => {
+                format!("Your access at {org} changed. Sign in again from the application.")
+            }
+            Self::NotInvited { shown } => format!(
+                "{org} has no invitation for {} at {org}. Ask your contact at {org} to invite you.",
+                shown.as_deref().unwrap_or("this account")
+            ),
+            Self::EmailNotVerified { shown, invited } => format!(
+                "You signed in as {shown} (your identity provider did not confirm that address as verified), but {org} sent this invitation to {invited}. Verify the address at your identity provider, or ask {org} to invite an address you use."
+            ),
+            Self::WrongAccount { shown, invited } => format!(
+                "You signed in as {}, but {org} sent this invitation to {invited}. Sign out at your identity provider and sign in with the invited account, or ask {org} to invite the address you use.",
+                shown
+                    .as_deref()
+                    .unwrap_or("an account without a verified email address")
+            ),
+            Self::InvitationForSomeoneElse { signed_in, invited } => format!(
+                "You signed in as {signed_in}, but this invitation was sent to {invited}. Sign out at your identity provider and open the link again with the invited account."
+            ),
+            Self::PinnedToOtherIdentity { mail, idp } => format!(
+                "{mail} already accepted {org}'s invitation with another sign-in{}. Sign in with that account, or ask {org} to reset your redemption if you need to change it.",
+                idp.as_deref()
+                    .map(|i| format!(" (at {i})"))
+                    .unwrap_or_default()
+            ),
+            Self::NoVerifiedEmail => format!(
+                "Your identity provider did not give {org} a verified email address, which {org} needs to create your account."
+            ),
+            Self::LinkInvalid => format!(
+                "The link was withdrawn or replaced by a newer invitation. Use the newest email from {org}, or ask them to send a new one."
+            ),
+            Self::LinkUsed => format!(
+                "Each invitation link works once. If you accepted it, sign in to {org}'s apps directly; otherwise ask {org} for a new invitation."
+            ),
+            Self::LinkExpired => {
+                format!("Ask your contact at {org} to send you a new invitation.")
+            }
+            Self::DomainBlocked { why } => {
+                format!("{org} does not accept guests from this domain: {why}.")
+            }
+            Self::RedirectNotAllowed => format!(
+                "The application this invitation was for is no longer offered by {org}. Ask your contact at {org} for a new invitation."
+            ),
+            Self::IdpNotAllowed { app } => {
+                format!("{app} does not accept accounts from this identity provider.")
+            }
+            Self::NotAssigned { app } => format!(
+                "You do not have access to {app}. Ask the person who invited you, or the app's owner, to assign it to you."
+            ),
+        }
+    }
+}
