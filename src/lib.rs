@@ -22,6 +22,7 @@ pub mod revocation_feed;
 pub mod server;
 pub mod session;
 pub mod signin;
+pub mod timestamp;
 pub mod token;
 pub mod web;
 

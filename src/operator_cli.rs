@@ -79,7 +79,8 @@ pub enum GuestsCommand {
     Enable {
         user: String,
     },
-    /// Access ends on this date (YYYY-MM-DD, UTC) or `never`; a past date ends sessions now.
+    /// Access ends at this time (2027-03-31T17:00:00Z, 2027-03-31 = UTC midnight, or Unix
+    /// seconds) or `never`; sessions end at that moment, at once if it is past.
     Expire {
         user: String,
         at: String,
@@ -378,7 +379,10 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
             GuestsCommand::Expire { user, at } => {
                 let when = match at.as_str() {
                     "never" => None,
-                    date => Some(parse_date(date).map_err(|e| anyhow::anyhow!(e))?),
+                    when => Some(
+                        borderless::timestamp::parse_instant(when)
+                            .map_err(|e| anyhow::anyhow!(e))?,
+                    ),
                 };
                 let u = dir.find_user(&user).await?;
                 dir.set_expiry(&actor, &u.id, when).await?;
@@ -655,36 +659,7 @@ pub fn parse_since(raw: &str) -> Result<i64, String> {
     if let Ok(t) = raw.parse::<i64>() {
         return Ok(t);
     }
-    parse_date(raw).map_err(|_| bad())
-}
-
-/// `YYYY-MM-DD` (UTC midnight) as Unix seconds.
-pub fn parse_date(raw: &str) -> Result<i64, String> {
-    let bad = || format!("`{raw}` is not a date like 2027-03-31");
-    let parts: Vec<&str> = raw.trim().split('-').collect();
-    if let [y, m, d] = parts.as_slice() {
-        let (y, m, d): (i64, i64, i64) = (
-            y.parse().map_err(|_| bad())?,
-            m.parse().map_err(|_| bad())?,
-            d.parse().map_err(|_| bad())?,
-        );
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-            return Err(bad());
-        }
-        return Ok(days_from_civil(y, m, d) * 86_400);
-    }
-    Err(bad())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    borderless::timestamp::parse_instant(raw).map_err(|_| bad())
 }
 
 #[cfg(test)]

@@ -158,3 +158,89 @@ async fn key_rotation_refetches_keys_once_and_rate_limits_unknown_kids() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn tokens_and_authentications_from_the_future_are_refused() {
+    let (gw, idp) = start().await;
+    let now = borderless::session::now_unix();
+    for (what, claim) in [("iat", "iat"), ("auth_time", "auth_time")] {
+        idp.set(|s| {
+            s.mutate = Box::new(move |c| {
+                c.insert(claim.into(), (now + 3600).into());
+            })
+        });
+        let (status, body) = attempt(&gw).await;
+        assert_refused(status, &body, &format!("{what} an hour ahead"));
+    }
+    // Within the clock-skew allowance is fine.
+    idp.set(|s| {
+        s.mutate = Box::new(move |c| {
+            c.insert("iat".into(), (now + 20).into());
+        })
+    });
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "iat 20 s ahead: {body}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn issuers_ending_in_a_slash_work_as_configured() {
+    let idp = FakeIdp::start_with_trailing_slash().await;
+    assert!(idp.issuer.ends_with('/'));
+    let echo = common::start_echo().await;
+    let idp_toml = idp.idp_toml();
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "{idp_toml}\n{}",
+            common::app_toml(
+                "hr",
+                APP_HOST,
+                port,
+                echo,
+                "[app.headers]\nX-Remote-User = \"email\""
+            )
+        )
+    })
+    .await;
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "{body}");
+    gw.stop().await;
+}
+
+/// A members provider: an address it does not vouch for must not become anyone. Each
+/// variant is refused with `no_verified_email`, and no identity header is sent.
+#[tokio::test]
+async fn unverified_or_mixed_source_emails_never_become_identities() {
+    let (gw, idp) = start().await;
+    type Mutation = fn(&mut serde_json::Map<String, serde_json::Value>);
+    let variants: [(&str, Mutation); 3] = [
+        ("email_verified false", |c| {
+            c.insert("email_verified".into(), false.into());
+        }),
+        ("email_verified absent", |c| {
+            c.remove("email_verified");
+        }),
+        // The ID token vouches for no address; UserInfo names one without vouching. Taking
+        // the flag from one and the address from the other would verify it.
+        (
+            "verified flag in the ID token, address only in UserInfo",
+            |c| {
+                c.remove("email");
+            },
+        ),
+    ];
+    for (what, mutation) in variants {
+        idp.set(|s| s.mutate = Box::new(mutation));
+        let (status, body) = attempt(&gw).await;
+        assert_eq!(status, 403, "{what}: {body}");
+        assert!(
+            body.contains("<code>no_verified_email</code>"),
+            "{what}: {body}"
+        );
+        assert!(!body.contains("user1@partner.test\""), "{what}: {body}");
+    }
+    idp.set(|s| s.mutate = Box::new(|_| {}));
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "{body}");
+    gw.stop().await;
+}

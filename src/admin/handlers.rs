@@ -239,14 +239,27 @@ async fn get_user(c: &Call<'_>, id: &str) -> ApiResult {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UserPatch {
     account_enabled: Option<bool>,
-    /// Unix seconds after which the user may not sign in; `null` clears it.
+    /// When access ends: Unix seconds or an RFC 3339 timestamp; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     expires_at: Option<Option<i64>>,
 }
 
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`), and takes the
+/// instant as a number (Unix seconds) or a string (RFC 3339, as Graph writes times).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Instant {
+        Unix(i64),
+        Text(String),
+    }
+    match Option::<Instant>::deserialize(d)? {
+        None => Ok(Some(None)),
+        Some(Instant::Unix(t)) => Ok(Some(Some(t))),
+        Some(Instant::Text(s)) => crate::timestamp::parse_instant(&s)
+            .map(|t| Some(Some(t)))
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 /// Ends a user's sessions in this process at once; other processes follow the feed.

@@ -69,10 +69,20 @@ pub struct FakeIdp {
 
 impl FakeIdp {
     pub async fn start() -> FakeIdp {
+        Self::start_with_issuer_suffix("").await
+    }
+
+    /// An issuer that ends in `/`, as Auth0's do (`https://tenant.auth0.com/`).
+    pub async fn start_with_trailing_slash() -> FakeIdp {
+        Self::start_with_issuer_suffix("/").await
+    }
+
+    async fn start_with_issuer_suffix(suffix: &str) -> FakeIdp {
         let l = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake idp");
-        let issuer = format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port());
+        let base = format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port());
+        let issuer = format!("{base}{suffix}");
         let key = Arc::new(SigningKey::new("key-1"));
         let scenario = Arc::new(Mutex::new(Scenario {
             published: vec![key.clone()],
@@ -90,10 +100,12 @@ impl FakeIdp {
                 let Ok((stream, _)) = l.accept().await else {
                     continue;
                 };
-                let (iss, sc, nonces) = (iss.clone(), sc.clone(), nonces.clone());
+                let (iss, base, sc, nonces) =
+                    (iss.clone(), base.clone(), sc.clone(), nonces.clone());
                 tokio::spawn(async move {
-                    let svc =
-                        service_fn(move |req| handle(req, iss.clone(), sc.clone(), nonces.clone()));
+                    let svc = service_fn(move |req| {
+                        handle(req, iss.clone(), base.clone(), sc.clone(), nonces.clone())
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -130,6 +142,7 @@ fn json(status: StatusCode, v: serde_json::Value) -> Response<Full<Bytes>> {
 async fn handle(
     req: Request<Incoming>,
     issuer: String,
+    base: String,
     sc: Arc<Mutex<Scenario>>,
     nonces: Arc<Mutex<HashMap<String, String>>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -143,10 +156,10 @@ async fn handle(
             StatusCode::OK,
             serde_json::json!({
                 "issuer": issuer,
-                "authorization_endpoint": format!("{issuer}/authorize"),
-                "token_endpoint": format!("{issuer}/token"),
-                "userinfo_endpoint": format!("{issuer}/userinfo"),
-                "jwks_uri": format!("{issuer}/jwks"),
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "userinfo_endpoint": format!("{base}/userinfo"),
+                "jwks_uri": format!("{base}/jwks"),
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["ES256", "none"],
