@@ -145,3 +145,46 @@ pub use config::load as load_config;
 /// things a client did (an IP address in SNI, say); at `info` any client could flood the log
 /// with them, so rustls speaks only on errors unless asked.
 pub const DEFAULT_LOG_FILTER: &str = "info,rustls=error";
+
+#[cfg(test)]
+mod log_filter_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_default_filter_silences_per_connection_rustls_warnings() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                super::DEFAULT_LOG_FILTER,
+            ))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // What rustls logs when a client puts an IP address in SNI.
+            tracing::warn!(target: "rustls::server::hs", "Illegal SNI hostname received \"127.0.0.1\"");
+            tracing::error!(target: "rustls::server", "a real rustls error");
+            tracing::info!(target: "borderless::gateway", "gateway ready");
+        });
+        let text = String::from_utf8(out.0.lock().expect("log").clone()).expect("utf-8");
+        assert!(!text.contains("Illegal SNI"), "{text}");
+        assert!(
+            text.contains("a real rustls error") && text.contains("gateway ready"),
+            "{text}"
+        );
+    }
+}

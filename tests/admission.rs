@@ -160,3 +160,21 @@ async fn a_stored_redirect_that_no_longer_leads_to_an_app_is_refused() {
     let r = env.browser().get(&link).send().await.expect("link");
     expect_refusal(r, 403, "redirect_not_allowed").await;
 }
+
+#[tokio::test]
+async fn the_redemption_page_may_show_the_configured_logo_and_nothing_else() {
+    let mut env = GuestEnv::start().await;
+    let link = invite(&mut env).await;
+    let r = env.browser().get(&link).send().await.expect("link");
+    assert_eq!(r.status(), 200);
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(csp.contains("img-src https://contoso.example;"), "{csp}");
+    assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    let html = r.text().await.expect("page");
+    assert!(html.contains("https://contoso.example/logo.png"), "{html}");
+}
