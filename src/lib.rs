@@ -22,6 +22,7 @@ pub mod revocation_feed;
 pub mod server;
 pub mod session;
 pub mod signin;
+pub mod state;
 pub mod timestamp;
 pub mod token;
 pub mod web;
@@ -32,9 +33,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
-use crate::gateway::{Gateway, Runtime};
 use crate::session::{SessionManager, SqlSessionStore};
 use crate::signin::flow::{FLOW_TTL, HANDOFF_TTL, SingleUse};
+use crate::state::{Gateway, Runtime};
 
 /// Builds the gateway: opens the session store (running migrations), loads or creates the
 /// assertion signing key and derives the runtime from the config.
@@ -64,7 +65,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
         metrics: metrics::Metrics::new(),
         signer,
-        labels: gateway::FixedLabels::default(),
+        labels: state::FixedLabels::default(),
         tls_certs: Default::default(),
     });
     revocation_feed::follow(&gw);

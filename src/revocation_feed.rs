@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::gateway::Gateway;
+use crate::state::Gateway;
 
 /// How often the feed is read.
 pub const POLL: Duration = Duration::from_millis(500);

@@ -197,3 +197,53 @@ async fn every_response_carries_the_security_headers() {
         }
     }
 }
+
+/// A script in an app (an XSS in a legacy app) runs on the app's host with the user's
+/// cookies for that host: nothing that changes state may answer there.
+#[tokio::test]
+async fn app_hosts_serve_no_admin_api_and_no_consent() {
+    let (gw, _idp) = start().await;
+    let b = gw.json_browser();
+    let r = b
+        .client
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 200, "signed in on the app host");
+    let app_origin = gw.url(APP_HOST, "");
+    let manual = b.manual(&gw);
+    let invite = manual
+        .post(gw.url(APP_HOST, "/.borderless/api/v1/invitations"))
+        .header("origin", &app_origin)
+        .header("sec-fetch-site", "same-origin")
+        .json(&serde_json::json!({
+            "invitedUserEmailAddress": "friend@partner.test",
+            "inviteRedirectUrl": gw.url(APP_HOST, "/"),
+        }))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(invite.status(), 404, "admin API on an app host");
+    let openapi = manual
+        .get(gw.url(APP_HOST, "/.borderless/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("openapi");
+    assert_eq!(openapi.status(), 404);
+    let consent = manual
+        .post(gw.url(APP_HOST, "/.borderless/consent"))
+        .header("origin", &app_origin)
+        .form(&[("decision", "accept")])
+        .send()
+        .await
+        .expect("consent");
+    assert_eq!(consent.status(), 404, "consent on an app host");
+    // The login host still serves the API document.
+    let r = manual
+        .get(gw.url(LOGIN_HOST, "/.borderless/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("openapi");
+    assert_eq!(r.status(), 200);
+}

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, ok_json};
 use crate::directory::groups::Principal;
 use crate::directory::{Actor, User};
-use crate::gateway::{Gateway, Runtime};
 use crate::invite::{InviteInput, InviteReport};
+use crate::state::{Gateway, Runtime};
 
 pub struct Call<'a> {
     pub gw: &'a Gateway,

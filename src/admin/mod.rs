@@ -17,9 +17,9 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use crate::directory::{Actor, DirectoryError};
-use crate::gateway::{Gateway, RequestCtx, Runtime, SessionCheck};
 use crate::invite::InviteError;
 use crate::response::{self, Body};
+use crate::state::{Gateway, RequestCtx, Runtime, SessionCheck};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -210,7 +210,7 @@ async fn authenticate(
             "signed-in users may only create invitations; other calls need an admin API key",
         ));
     }
-    if !json || !crate::signin::same_origin(req, ctx) {
+    if !json || !crate::web::request::same_origin(req, &ctx.host) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",

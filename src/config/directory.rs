@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{CollaborationSection, DirectorySection, SmtpSection, WhoMayInvite};
-use super::runtime::{SecretSource, resolve_secret};
+use super::secrets::{SecretSource, resolve_secret};
 use crate::directory::address::{Address, DomainPolicy, is_domain};
 
 pub use super::file::SmtpSecurity;

@@ -5,6 +5,7 @@ mod directory;
 pub mod errors;
 pub mod file;
 pub mod runtime;
+mod secrets;
 
 use std::path::Path;
 

@@ -14,6 +14,7 @@ use super::directory;
 pub use super::directory::{Collaboration, DirectorySettings, SmtpSettings};
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{self, AuthMode, FileConfig, LogFormat};
+use super::secrets::{SecretSource, resolve_secret};
 use crate::directory::address::Address;
 
 #[derive(Debug, Clone)]
@@ -627,69 +628,6 @@ pub fn validate_for(
         collaboration,
         smtp,
     })
-}
-
-/// A secret given inline, by environment variable or by file: exactly one of
-/// `{field}`, `{field}_env`, `{field}_file`. `None` (with an error unless `optional`) when
-/// none or several are set.
-pub(super) struct SecretSource<'a> {
-    pub field: &'a str,
-    pub inline: &'a Option<String>,
-    pub env: &'a Option<String>,
-    pub file: &'a Option<String>,
-    pub optional: bool,
-}
-
-pub(super) fn resolve_secret(
-    sink: &mut ErrorSink<'_>,
-    at: &KeyPath,
-    src: SecretSource<'_>,
-    resolve: &dyn Fn(&str) -> PathBuf,
-) -> Option<String> {
-    let field = src.field;
-    match (src.inline, src.env, src.file) {
-        (Some(s), None, None) => Some(s.clone()),
-        (None, Some(var), None) => match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Some(v),
-            _ => {
-                sink.push(
-                    at.key(&format!("{field}_env")),
-                    format!("environment variable {var} is not set"),
-                );
-                None
-            }
-        },
-        (None, None, Some(f)) => match std::fs::read_to_string(resolve(f)) {
-            Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
-            Ok(_) => {
-                sink.push(at.key(&format!("{field}_file")), format!("{f} is empty"));
-                None
-            }
-            Err(e) => {
-                sink.push(
-                    at.key(&format!("{field}_file")),
-                    format!("cannot read {f}: {e}"),
-                );
-                None
-            }
-        },
-        (None, None, None) => {
-            if !src.optional {
-                sink.push(
-                    at.key(field),
-                    format!("set one of {field}, {field}_env, {field}_file"),
-                );
-            }
-            None
-        }
-        _ => {
-            sink.push(
-                at.key(field),
-                format!("set only one of {field}, {field}_env, {field}_file"),
-            );
-            None
-        }
-    }
 }
 
 fn parse_cidrs(sink: &mut ErrorSink<'_>, key: KeyPath, raw: &[String]) -> Vec<IpNet> {

@@ -5,22 +5,22 @@ pub mod claims;
 pub mod forwarded;
 pub mod route;
 pub mod scrub;
+pub mod target;
 pub mod upstream;
 
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, Uri};
+use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::config::AppConfig;
 use crate::config::file::AuthMode;
 use crate::error::GatewayError;
-use crate::gateway::SessionCheck;
-use crate::gateway::{AppRuntime, Gateway, RequestCtx, Runtime};
 use crate::response::Body;
 use crate::session::SessionId;
 use crate::signin;
+use crate::state::{AppRuntime, Gateway, RequestCtx, Runtime, SessionCheck};
 
 /// Serves one request for `app`.
 pub async fn handle(
@@ -138,67 +138,4 @@ fn declared_length(req: &Request<Incoming>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-/// Where an app's requests go, parsed once per config.
-pub struct UpstreamTarget {
-    scheme: http::uri::Scheme,
-    authority: http::uri::Authority,
-    /// Upstream base path without its trailing `/` (empty for the root).
-    base: String,
-    /// The app's external path prefix.
-    prefix: String,
-    /// `Host` sent upstream: the upstream's authority.
-    host: HeaderValue,
-}
-
-impl UpstreamTarget {
-    pub fn new(app: &AppConfig) -> anyhow::Result<Self> {
-        Ok(Self {
-            scheme: app.upstream.scheme().parse()?,
-            authority: app.upstream[url::Position::BeforeHost..url::Position::AfterPort].parse()?,
-            base: app.upstream.path().trim_end_matches('/').to_string(),
-            prefix: app.path_prefix.clone(),
-            host: HeaderValue::from_str(
-                &app.upstream[url::Position::BeforeHost..url::Position::AfterPort],
-            )?,
-        })
-    }
-
-    /// External URI → upstream URI: `/prefix/rest?q` becomes `{base}/rest?q`.
-    fn uri(&self, uri: &Uri) -> Result<Uri, GatewayError> {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = if self.base.is_empty() && self.prefix == "/" {
-            // The common case: the path passes through untouched, without copying.
-            Some(
-                uri.path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-            )
-        } else {
-            let rest = uri.path().strip_prefix(self.prefix.as_str()).unwrap_or("");
-            let mut p = format!("{}/{}", self.base, rest);
-            if let Some(q) = uri.query() {
-                p.push('?');
-                p.push_str(q);
-            }
-            Some(
-                p.parse()
-                    .map_err(|_| GatewayError::BadRequest("unusable request path"))?,
-            )
-        };
-        Uri::from_parts(parts).map_err(|_| GatewayError::BadRequest("unusable request path"))
-    }
-
-    pub fn host_header(&self) -> HeaderValue {
-        self.host.clone()
-    }
-}
-
-/// A request without a session that is not a page load gets 401 rather than a redirect.
-pub fn is_navigation(req: &Request<Incoming>) -> bool {
-    matches!(*req.method(), Method::GET | Method::HEAD)
-        && !scrub::is_websocket_upgrade(req.headers())
 }

@@ -103,7 +103,7 @@ pub fn scrub_request(
     gateway_cookies: &[String],
     allow_websocket: bool,
 ) -> Scrubbed {
-    let websocket = is_websocket_upgrade(headers);
+    let websocket = crate::web::request::is_websocket_upgrade(headers);
 
     // Headers named in `Connection` are hop-by-hop too.
     let connection_named: Vec<String> = headers
@@ -138,27 +138,6 @@ pub fn scrub_request(
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     Scrubbed { websocket: keep_ws }
-}
-
-/// True when the request is an HTTP/1.1 WebSocket handshake (and nothing else, e.g. not h2c).
-pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    let upgrade_ws = headers
-        .get_all(header::UPGRADE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
-        });
-    let connection_upgrade = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("upgrade"))
-        });
-    upgrade_ws && connection_upgrade
 }
 
 /// Removes the gateway's cookies from `Cookie` headers, keeping the app's own cookies.

@@ -22,8 +22,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, normalize_authority};
-use crate::gateway::Gateway;
 use crate::response::{self, Body};
+use crate::state::Gateway;
 
 #[derive(Clone)]
 pub enum Kind {

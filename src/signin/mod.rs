@@ -24,11 +24,10 @@ use crate::admission::{Admission, Step};
 use crate::config::file::AuthMode;
 use crate::directory::User;
 use crate::error::GatewayError;
-use crate::gateway::SessionCheck;
-use crate::gateway::{Gateway, RequestCtx, Runtime};
 use crate::idp::Identity;
 use crate::response::{self, Body};
 use crate::session::{Session, SessionId, now_unix};
+use crate::state::{Gateway, RequestCtx, Runtime, SessionCheck};
 use crate::web::{cookies, query, return_to};
 use flow::{Handoff, PendingSignIn};
 
@@ -73,16 +72,26 @@ pub async fn handle(
     let path = req.uri().path().trim_start_matches("/.borderless");
     let method = req.method().clone();
     let get = method == Method::GET || method == Method::HEAD;
+    // App hosts serve the handoff, the redirect to sign-in and sign-out only: a script in a
+    // (possibly compromised) app must not reach consent or any other state change with the
+    // cookies of the app's host.
+    if !rt.is_login_host(&ctx.host) {
+        match path {
+            "/handoff" | "/signout" | "/signed-out" => {} // below, as on the login host
+            p if get && (p.starts_with("/signin") || p == "/redeem" || p == "/apps") => {
+                return redirect_to_login(rt, &req);
+            }
+            _ => return Err(GatewayError::NotFound),
+        }
+    }
     match path {
-        "/health" if get => Ok(response::text(StatusCode::OK, "ok\n")),
-        "/metrics" if get => metrics(gw, rt, ctx),
         "/signin" if get => signin(gw, rt, &req, ctx, None).await,
         "/handoff" if get => handoff(gw, rt, &req, ctx).await,
         // Signing out changes state, so it takes a POST from our own page: a link or an image
         // on another site (GET, which carries SameSite=Lax cookies) only shows the question.
         "/signout" if get => signout_page(ctx),
         "/signout" if method == Method::POST => {
-            if !same_origin(&req, ctx) {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
                 return Err(GatewayError::Forbidden(
                     "Sign-out must come from this site.".into(),
                 ));
@@ -96,10 +105,6 @@ pub async fn handle(
             .render(),
         ),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
-        p if p.starts_with("/api/v1/") => {
-            let sub = p["/api/v1".len()..].to_string();
-            Ok(crate::admin::handle(gw, rt, req, ctx, &sub).await)
-        }
         "/redeem" if get => {
             if !rt.is_login_host(&ctx.host) {
                 return redirect_to_login(rt, &req);
@@ -107,7 +112,7 @@ pub async fn handle(
             redeem::redeem_page(gw, rt, &req, ctx).await
         }
         "/consent" if method == Method::POST => {
-            if !same_origin(&req, ctx) {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
                 return Err(GatewayError::Forbidden(
                     "The invitation must be accepted on this site.".into(),
                 ));
@@ -131,23 +136,6 @@ fn page(rendered: askama::Result<String>) -> Result<Response<Body>, GatewayError
     Ok(response::html(StatusCode::OK, rendered?))
 }
 
-fn metrics(gw: &Gateway, rt: &Runtime, ctx: &RequestCtx) -> Result<Response<Body>, GatewayError> {
-    if !rt
-        .config
-        .metrics_allow
-        .iter()
-        .any(|n| n.contains(&ctx.peer.ip()))
-    {
-        return Err(GatewayError::NotFound);
-    }
-    let mut r = response::text(StatusCode::OK, gw.metrics.render(gw.sessions.cache_stats()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    Ok(r)
-}
-
 /// Response for a request that needs a session it does not have.
 pub fn require_sign_in(
     rt: &Runtime,
@@ -155,7 +143,7 @@ pub fn require_sign_in(
     ctx: &RequestCtx,
     had_cookie: bool,
 ) -> Response<Body> {
-    if !crate::proxy::is_navigation(req) {
+    if !crate::web::request::is_navigation(req) {
         let mut r = GatewayError::Unauthorized.into_response(&ctx.request_id);
         if had_cookie {
             r.headers_mut()
@@ -598,30 +586,6 @@ fn signout_page(ctx: &RequestCtx) -> Result<Response<Body>, GatewayError> {
         ),
     );
     Ok(r)
-}
-
-/// A browser's POST from this host: `Origin` (or, without it, `Sec-Fetch-Site`) must say so.
-/// Clients that send neither (scripts, curl) are not browsers a CSRF page can drive.
-/// Our pages set `Referrer-Policy: no-referrer`, under which Chromium sends `Origin: null`
-/// even for a same-origin form; then only `Sec-Fetch-Site: same-origin` vouches for it (a
-/// sandboxed frame or data: page elsewhere also sends `null`, with `cross-site`).
-pub(crate) fn same_origin(req: &Request<Incoming>, ctx: &RequestCtx) -> bool {
-    let h = req.headers();
-    let fetch_site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        if origin == "null" {
-            return fetch_site == Some("same-origin");
-        }
-        return url::Url::parse(origin)
-            .ok()
-            .filter(|u| u.scheme() == "https")
-            .and_then(|u| return_to::authority_of(&u))
-            .is_some_and(|a| a == ctx.host);
-    }
-    match fetch_site {
-        Some(site) => site == "same-origin" || site == "none",
-        None => true,
-    }
 }
 
 async fn signout(

@@ -22,9 +22,9 @@ use super::{Choice, page, start_session};
 use crate::admission::{Admission, Step};
 use crate::directory::{Invitation, User};
 use crate::error::GatewayError;
-use crate::gateway::{Gateway, RequestCtx, Runtime};
 use crate::idp::Identity;
 use crate::response::{self, Body};
+use crate::state::{Gateway, RequestCtx, Runtime};
 use crate::web::{cookies, query};
 
 #[derive(Template)]

@@ -3,4 +3,5 @@
 
 pub mod cookies;
 pub mod query;
+pub mod request;
 pub mod return_to;

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use borderless::gateway::Gateway;
+use borderless::state::Gateway;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -1,0 +1,214 @@
+//! The gateway's shared state: the runtime derived from one config file (swapped on
+//! reload), the long-lived parts (sessions, directory, caches, signer), and what a handler
+//! knows about one request. Every plane reads it; it imports none of them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rand::RngCore;
+
+use crate::admission::{AccessCache, Admission, Gate, Refusal, Step};
+use crate::assertion::AssertionSigner;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::error::GatewayError;
+use crate::idp::oidc::OidcProvider;
+use crate::invite::Inviter;
+use crate::metrics::{Label, Metrics};
+use crate::proxy::{
+    route::Router, scrub::InjectedNames, target::UpstreamTarget, upstream::Upstream,
+};
+use crate::session::{Session, SessionId, SessionManager};
+use crate::signin::flow::{ConsentStore, FlowStore, HandoffStore};
+use crate::web::cookies::CookieNames;
+
+/// Everything derived from one config file; swapped atomically on reload.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub router: Router,
+    pub cookies: CookieNames,
+    gateway_cookies: Vec<String>,
+    pub idps: Vec<Arc<OidcProvider>>,
+    apps: HashMap<String, AppRuntime>,
+    /// Invitations under this config's apps, domain lists and mail settings.
+    pub inviter: Inviter,
+}
+
+pub struct AppRuntime {
+    pub label: Label,
+    pub injected: InjectedNames,
+    pub target: UpstreamTarget,
+    pub upstream: Upstream,
+}
+
+impl Runtime {
+    pub fn build(config: Arc<Config>, dir: &Directory) -> anyhow::Result<Self> {
+        let router = Router::new(&config.apps);
+        let cookies = CookieNames::new(&config.session.cookie_name);
+        let gateway_cookies = cookies.all();
+        let mut idps = Vec::new();
+        for idp in &config.idps {
+            let redirect = config
+                .public_url
+                .join(&format!("/.borderless/callback/{}", idp.id))?;
+            idps.push(Arc::new(OidcProvider::new(idp.clone(), redirect)?));
+        }
+        let mut apps = HashMap::new();
+        for app in &config.apps {
+            let mut names: Vec<&http::HeaderName> = app.headers.iter().map(|(h, _)| h).collect();
+            if let Some(h) = &app.assertion_header {
+                names.push(h);
+            }
+            let upstream = Upstream::new(
+                app,
+                config.limits.upstream_connect_timeout,
+                config.limits.upstream_response_timeout,
+            )?;
+            apps.insert(
+                app.id.clone(),
+                AppRuntime {
+                    label: Arc::new(app.id.clone()),
+                    injected: InjectedNames::new(names),
+                    target: UpstreamTarget::new(app)?,
+                    upstream,
+                },
+            );
+        }
+        Ok(Self {
+            inviter: Inviter::new(dir.clone(), config.clone())?,
+            config,
+            router,
+            cookies,
+            gateway_cookies,
+            idps,
+            apps,
+        })
+    }
+
+    pub fn app(&self, id: &str) -> Option<&AppRuntime> {
+        self.apps.get(id)
+    }
+
+    pub fn idp(&self, id: &str) -> Option<&Arc<OidcProvider>> {
+        self.idps.iter().find(|p| p.config.id == id)
+    }
+
+    /// Every cookie name the gateway owns; stripped before a request reaches an app.
+    pub fn gateway_cookies(&self) -> &[String] {
+        &self.gateway_cookies
+    }
+
+    pub fn is_login_host(&self, authority: &str) -> bool {
+        authority == self.config.login_authority
+    }
+}
+
+pub struct Gateway {
+    pub runtime: ArcSwap<Runtime>,
+    pub sessions: Arc<SessionManager>,
+    pub directory: Directory,
+    pub access: AccessCache,
+    pub flows: FlowStore,
+    pub consents: ConsentStore,
+    pub handoffs: HandoffStore,
+    pub metrics: Metrics,
+    pub signer: AssertionSigner,
+    pub labels: FixedLabels,
+    /// Listener certificates, re-read on reload.
+    pub tls_certs: std::sync::Mutex<Vec<Arc<crate::server::tls::ReloadableCert>>>,
+}
+
+/// What a request's session cookie amounts to, after the admission decision.
+pub enum SessionCheck {
+    /// No cookie, or one naming no live session.
+    None { had_cookie: bool },
+    /// A live session the decision admits.
+    Admitted(SessionId, Arc<Session>),
+    /// A live session the decision refuses.
+    Refused(Refusal),
+}
+
+impl Gateway {
+    /// The admission decision under `rt`'s config.
+    pub fn gate<'a>(&'a self, rt: &'a Runtime) -> Gate<'a> {
+        Gate {
+            config: &rt.config,
+            router: &rt.router,
+            dir: &self.directory,
+            access: &self.access,
+        }
+    }
+
+    /// The one lookup of the session a request carries, and whether it may go on (to `app`,
+    /// or just stay signed in). Every handler that reads the session cookie comes here.
+    pub async fn session_check(
+        &self,
+        rt: &Runtime,
+        headers: &http::HeaderMap,
+        app: Option<&crate::config::AppConfig>,
+    ) -> Result<SessionCheck, GatewayError> {
+        let Some(raw) = crate::web::cookies::value(headers, &rt.cookies.session) else {
+            return Ok(SessionCheck::None { had_cookie: false });
+        };
+        let Some(id) = SessionId::from_cookie(raw) else {
+            return Ok(SessionCheck::None { had_cookie: true });
+        };
+        let Some(session) = self.sessions.get(&id).await? else {
+            return Ok(SessionCheck::None { had_cookie: true });
+        };
+        let decision = self
+            .gate(rt)
+            .admit(Step::Continue {
+                session: &session,
+                app,
+            })
+            .await?;
+        Ok(match decision {
+            Ok(Admission::Continue) => SessionCheck::Admitted(id, session),
+            Ok(_) => SessionCheck::Refused(Refusal::UserRemoved),
+            Err(refusal) => SessionCheck::Refused(refusal),
+        })
+    }
+}
+
+/// Metric labels for requests that belong to no app.
+pub struct FixedLabels {
+    pub none: Label,
+    pub signin: Label,
+    pub jwks: Label,
+}
+
+impl Default for FixedLabels {
+    fn default() -> Self {
+        Self {
+            none: Arc::new("-".into()),
+            signin: Arc::new("_signin".into()),
+            jwks: Arc::new("_jwks".into()),
+        }
+    }
+}
+
+/// What the handler knows about one request besides the request itself.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub peer: SocketAddr,
+    /// Normalized `host:port` the client addressed.
+    pub host: String,
+}
+
+/// 96 random bits as hex. Request ids only need to be unique, not secret, so they come from
+/// the thread-local generator instead of a system call per request.
+pub fn new_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut b);
+    let mut s = String::with_capacity(24);
+    for x in b {
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
+}
