@@ -775,17 +775,21 @@ async fn who_may_invite_follows_the_collaboration_setting() {
                 "g-invitee@fabrikam.example",
             ),
         ] {
-            // `wiki` has no owners, so only the setting itself can allow this.
+            // Granting an app is for its owners only, whatever the setting: `wiki` has no
+            // owners, so nobody but an admin may give access to it — not even to themselves.
+            for who in [target, actor] {
+                let out = env
+                    .cli(&["invite", who, "--app", "wiki", "--no-email", "--as", actor])
+                    .await;
+                assert!(
+                    !out.status.success(),
+                    "{setting}: {actor} granted wiki to {who}"
+                );
+                assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed"));
+            }
+            // Inviting without granting anything is what the setting decides.
             let out = env
-                .cli(&[
-                    "invite",
-                    target,
-                    "--app",
-                    "wiki",
-                    "--no-email",
-                    "--as",
-                    actor,
-                ])
+                .cli(&["invite", target, "--no-email", "--as", actor])
                 .await;
             assert_eq!(
                 out.status.success(),
@@ -796,6 +800,33 @@ async fn who_may_invite_follows_the_collaboration_setting() {
             if !allowed {
                 assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed"));
             }
+        }
+        // A non-admin re-inviting an existing user changes nothing: gus's link stays valid
+        // and his state is not revealed.
+        if member_may {
+            let before = env
+                .cli_json(&["guests", "show", "gus@fabrikam.example"])
+                .await;
+            let out = env
+                .cli(&[
+                    "invite",
+                    "gus@fabrikam.example",
+                    "--no-email",
+                    "--as",
+                    "mo@contoso.example",
+                ])
+                .await;
+            assert!(!out.status.success(), "{setting}: re-invite by a member");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("already has an account"), "{err}");
+            assert!(
+                !err.contains("Pending") && !err.contains("Accepted"),
+                "{err}"
+            );
+            let after = env
+                .cli_json(&["guests", "show", "gus@fabrikam.example"])
+                .await;
+            assert_eq!(before, after, "{setting}: a member's re-invite changed gus");
         }
         // Admins always may.
         let out = env

@@ -301,6 +301,14 @@ impl Inviter {
         }
         self.may_invite(actor, &apps, landing_app.as_deref(), &group_owners)
             .await?;
+        // A non-admin re-inviting someone who is already in the directory would revoke and
+        // re-issue their links, or add access to an accepted account. It changes nothing, and
+        // the answer is the same whatever that user's state is.
+        if !actor.is_admin() && self.dir.user_by_mail(email.as_str()).await?.is_some() {
+            return Err(InviteError::Forbidden(format!(
+                "{email} already has an account here; ask an administrator to change its access"
+            )));
+        }
         let display_name = input
             .display_name
             .as_deref()
@@ -388,6 +396,13 @@ impl Inviter {
             WhoMayInvite::Members => user.user_type == UserType::Member,
             _ => false,
         };
+        // Whoever may invite, only an app's owners grant access to it: under `members` or
+        // `everyone` a guest could otherwise invite their own address to any app.
+        if let Some(app) = apps.iter().find(|a| !owns(a)) {
+            return Err(InviteError::Forbidden(format!(
+                "you are not an owner of the app `{app}`, so you cannot give anyone access to it"
+            )));
+        }
         if !broad {
             // App owners invite to their own apps only, and must name at least one.
             let targets: Vec<&str> = apps.iter().map(String::as_str).chain(landing_app).collect();
