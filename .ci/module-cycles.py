@@ -56,6 +56,8 @@ def uses(mod: tuple, text: str):
         if m.group(4):
             for item in m.group(4).split(","):
                 item = item.strip().split(" as ")[0]
+                if not item:
+                    continue  # the trailing comma of a multi-line group
                 sub = [p for p in item.split("::") if p and p != "self"]
                 yield resolve(path + sub), line
         else:
