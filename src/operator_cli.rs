@@ -656,9 +656,6 @@ pub fn parse_since(raw: &str) -> Result<i64, String> {
         };
         return Ok(now - n * secs);
     }
-    if let Ok(t) = raw.parse::<i64>() {
-        return Ok(t);
-    }
     borderless::timestamp::parse_instant(raw).map_err(|_| bad())
 }
 

@@ -100,6 +100,11 @@ impl Runtime {
         &self.gateway_cookies
     }
 
+    /// A refusal as the error that renders its page, in this organisation's words.
+    pub fn refused(&self, refusal: Refusal) -> GatewayError {
+        GatewayError::refused(refusal, &self.config.directory.organization)
+    }
+
     pub fn is_login_host(&self, authority: &str) -> bool {
         authority == self.config.login_authority
     }

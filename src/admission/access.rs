@@ -56,17 +56,6 @@ impl AccessCache {
             .map_err(DirectoryError::Shared)
     }
 
-    /// App ids the user may open when an app requires assignment.
-    pub async fn assigned_apps(&self, user_id: &str) -> Result<Vec<String>, DirectoryError> {
-        Ok(self
-            .user(user_id)
-            .await?
-            .as_ref()
-            .as_ref()
-            .map(|u| u.assigned.clone())
-            .unwrap_or_default())
-    }
-
     pub async fn invalidate(&self, user_id: &str) {
         self.cache.invalidate(user_id).await;
     }

@@ -65,9 +65,7 @@ pub async fn handle(
             return Ok(signin::require_sign_in(rt, &req, ctx, had_cookie));
         }
         SessionCheck::Refused(refusal) => {
-            let org = &rt.config.directory.organization;
-            let mut resp =
-                GatewayError::refused(refusal.clone(), org).into_response(&ctx.request_id);
+            let mut resp = rt.refused(refusal.clone()).into_response(&ctx.request_id);
             if refusal.ends_session() {
                 resp.headers_mut().append(
                     header::SET_COOKIE,

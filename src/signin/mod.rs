@@ -324,11 +324,10 @@ async fn callback(
 ) -> Result<Response<Body>, GatewayError> {
     // The flow is taken (deleted) before anything else, so every failure below leaves no
     // state to retry against.
-    let pending = match crate::web::cookies::value(req.headers(), &rt.cookies.flow) {
+    let pending = match cookies::value(req.headers(), &rt.cookies.flow) {
         Some(id) => gw.flows.take(id).await,
         None => None,
     };
-    let org = &rt.config.directory.organization;
     let result = finish_callback(rt, req, idp, pending.as_deref()).await;
     let metric_idp = if rt.idp(idp).is_some() {
         idp
@@ -373,7 +372,7 @@ async fn callback(
                         "unexpected admission after sign-in: {other:?}"
                     )));
                 }
-                Err(refusal) => GatewayError::refused(refusal, org).into_response(&ctx.request_id),
+                Err(refusal) => rt.refused(refusal).into_response(&ctx.request_id),
             }
         }
         Err(e) => {
@@ -536,7 +535,7 @@ async fn handoff(
             "handoff code issued for another host".into(),
         ));
     }
-    let bound = crate::web::cookies::value(req.headers(), &rt.cookies.bind)
+    let bound = cookies::value(req.headers(), &rt.cookies.bind)
         .is_some_and(|b| bool::from(b.as_bytes().ct_eq(h.binding.as_bytes())));
     if !bound {
         return Err(GatewayError::SignIn(
@@ -553,10 +552,7 @@ async fn handoff(
         app: None,
     };
     if let Err(refusal) = gw.gate(rt).admit(step).await? {
-        return Err(GatewayError::refused(
-            refusal,
-            &rt.config.directory.organization,
-        ));
+        return Err(rt.refused(refusal));
     }
     let max_age = (session.expires_at - now_unix()).max(0);
     let mut resp = response::redirect(h.return_to.as_str());
@@ -595,8 +591,8 @@ async fn signout(
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let mut idp = None;
-    if let Some(id) = crate::web::cookies::value(req.headers(), &rt.cookies.session)
-        .and_then(SessionId::from_cookie)
+    if let Some(id) =
+        cookies::value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie)
     {
         if let Ok(Some(s)) = gw.sessions.get(&id).await {
             idp = Some(s.idp.clone());

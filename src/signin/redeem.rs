@@ -68,10 +68,7 @@ pub async fn open_invitation(
         Ok(other) => Err(GatewayError::internal(format!(
             "unexpected admission for a link: {other:?}"
         ))),
-        Err(refusal) => Err(GatewayError::refused(
-            refusal,
-            &rt.config.directory.organization,
-        )),
+        Err(refusal) => Err(rt.refused(refusal)),
     }
 }
 
@@ -245,10 +242,7 @@ async fn accept(
             )));
         }
         Err(refusal) => {
-            return Err(GatewayError::refused(
-                refusal,
-                &rt.config.directory.organization,
-            ));
+            return Err(rt.refused(refusal));
         }
     };
     tracing::info!(target: "borderless::security", user = %user.id, mail = %user.mail, idp = %p.identity.idp, "invitation redeemed");
