@@ -2,6 +2,7 @@
 //! dispatch to the gateway's own endpoints (health, metrics, JWKS, admin API), the sign-in
 //! plane (`/.borderless/…`) or the data plane.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::error::GatewayError;
 use crate::metrics::{AppLabel, Label, RequestLabels};
 use crate::response::{self, Body};
 use crate::state::{Gateway, RequestCtx, Runtime, new_request_id};
+use crate::web::path;
 use crate::{admin, proxy, signin};
 
 impl Gateway {
@@ -81,16 +83,18 @@ impl Gateway {
     async fn dispatch(
         &self,
         rt: &Arc<Runtime>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         ctx: &RequestCtx,
         app_label: &mut Label,
     ) -> Result<Response<Body>, GatewayError> {
-        let path = req.uri().path();
-        if has_dot_segments(path) {
-            return Err(GatewayError::BadRequest(
-                "the path contains `.` or `..` segments",
-            ));
+        // Every later step (routing, the upstream path, return URLs) reads the normalised
+        // path, so the request carries it from here on.
+        if let Cow::Owned(normal) = path::normalize(req.uri().path())
+            .map_err(|why| GatewayError::BadRequest(why.message()))?
+        {
+            *req.uri_mut() = with_path(req.uri(), &normal)?;
         }
+        let path = req.uri().path();
         // The gateway's own endpoints. The admin API answers on the login host only: on an
         // app host, a script in the app could call it with the user's session.
         match path {
@@ -173,11 +177,16 @@ fn request_authority(req: &Request<Incoming>) -> Result<String, GatewayError> {
     normalize_authority(raw).ok_or(GatewayError::BadRequest("invalid Host"))
 }
 
-/// True when a path segment is `.` or `..`, also percent-encoded; upstreams would resolve
-/// those and could step outside the app's path prefix.
-pub fn has_dot_segments(path: &str) -> bool {
-    path.split('/').any(|seg| {
-        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
-        decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\')
-    })
+/// `uri` with its path replaced (query kept).
+fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
+    let mut parts = uri.clone().into_parts();
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    parts.path_and_query = Some(
+        pq.parse()
+            .map_err(|_| GatewayError::BadRequest("unusable request path"))?,
+    );
+    http::Uri::from_parts(parts).map_err(|_| GatewayError::BadRequest("unusable request path"))
 }

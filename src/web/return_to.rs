@@ -49,6 +49,11 @@ pub fn validate(
     if url.scheme() != "https" || !url.username().is_empty() || url.password().is_some() {
         return None;
     }
+    // The app is chosen by the path the gateway would route, so the path must pass the
+    // same normalisation a request would.
+    if super::path::normalize(url.path()).is_err() {
+        return None;
+    }
     let authority = normalize_authority(&url[url::Position::BeforeHost..url::Position::AfterPort])?;
     if authority == login_authority || router.route_normalized(&authority, url.path()).is_some() {
         Some(url)
