@@ -81,7 +81,7 @@ impl Gateway {
     }
 
     async fn dispatch(
-        &self,
+        self: &Arc<Self>,
         rt: &Arc<Runtime>,
         mut req: Request<Incoming>,
         ctx: &RequestCtx,

@@ -160,6 +160,17 @@ impl Gateway {
         let Some(id) = SessionId::from_cookie(raw) else {
             return Ok(SessionCheck::None { had_cookie: true });
         };
+        self.continue_session(rt, id, app).await
+    }
+
+    /// Whether the session `id` may go on (to `app`, or just stay signed in): asked for every
+    /// request, and again for an open WebSocket tunnel while it lasts.
+    pub async fn continue_session(
+        &self,
+        rt: &Runtime,
+        id: SessionId,
+        app: Option<&crate::config::AppConfig>,
+    ) -> Result<SessionCheck, GatewayError> {
         let Some(session) = self.sessions.get(&id).await? else {
             return Ok(SessionCheck::None { had_cookie: true });
         };

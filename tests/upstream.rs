@@ -1,5 +1,5 @@
 //! The upstream side: 502 when the app is down, 504 when it is slow, https upstreams with a
-//! private CA, WebSocket upgrades only after the session check, streaming, and graceful
+//! private CA, WebSocket upgrades only after the session check and ending with the session, streaming, and graceful
 //! shutdown letting an in-flight request finish.
 
 mod common;
@@ -222,6 +222,114 @@ async fn websocket_upgrade_only_after_sign_in() {
         ws_connect(&gw, OTHER_HOST, Some(&cookie)).await.is_err(),
         "upgrade refused for a non-websocket app"
     );
+    gw.stop().await;
+}
+
+/// A signed-in browser with an open, working tunnel to the WebSocket app.
+async fn open_tunnel(
+    gw: &TestGateway,
+) -> (
+    common::Browser,
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+) {
+    let b = gw.browser();
+    assert_eq!(
+        common::status_of(&b.client, &gw.url(APP_HOST, "/")).await,
+        200
+    );
+    let cookie = b.cookies_for(&gw.url(APP_HOST, "/"));
+    let mut ws = ws_connect(gw, APP_HOST, Some(&cookie))
+        .await
+        .expect("upgrade with a session");
+    ws.send("ping".into()).await.expect("send");
+    let echoed = ws.next().await.expect("message").expect("frame");
+    assert_eq!(echoed.into_text().expect("text").as_str(), "ping");
+    (b, ws)
+}
+
+/// The tunnel is closed by the gateway within a few feed intervals: the next read ends.
+async fn assert_closed(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
+    what: &str,
+) {
+    let deadline = Duration::from_secs(5);
+    // The echo app sends nothing by itself: whatever the next read returns is the close.
+    match tokio::time::timeout(deadline, ws.next()).await {
+        Ok(None) | Ok(Some(Err(_))) => {}
+        Ok(Some(Ok(m))) if m.is_close() => {}
+        Ok(Some(Ok(m))) => panic!("{what}: the tunnel still echoes: {m:?}"),
+        Err(_) => panic!("{what}: the tunnel is still open after {deadline:?}"),
+    }
+}
+
+#[tokio::test]
+async fn websockets_end_with_their_session() {
+    let (gw, idp) = common::with_fake_idp("", |port, echo| {
+        common::app_toml("ws", APP_HOST, port, echo, "websocket = true")
+    })
+    .await;
+    let dir = &gw.gw.directory;
+    let actor = borderless::directory::Actor::Cli;
+
+    // Sign-out.
+    let (b, mut ws) = open_tunnel(&gw).await;
+    let r = b
+        .manual(&gw)
+        .post(gw.url(APP_HOST, "/.borderless/signout"))
+        .send()
+        .await
+        .expect("sign out");
+    assert!(
+        r.status().is_redirection() || r.status() == 200,
+        "{}",
+        r.status()
+    );
+    assert_closed(&mut ws, "sign-out").await;
+
+    // Disabled in the directory by another process: only the revocation feed tells us.
+    let (_b, mut ws) = open_tunnel(&gw).await;
+    let user = dir
+        .user_by_identity(&idp.issuer, "user-1")
+        .await
+        .expect("directory")
+        .expect("member")
+        .id;
+    dir.set_disabled(&actor, &user, true)
+        .await
+        .expect("disable");
+    assert_closed(&mut ws, "disable").await;
+    dir.set_disabled(&actor, &user, false)
+        .await
+        .expect("enable");
+    // Re-enabling, like every change from another process, reaches the cache by the feed.
+    tokio::time::sleep(2 * borderless::revocation_feed::POLL).await;
+
+    // The user's expiry, set two seconds ahead, ends the tunnel at that moment.
+    let (_b, mut ws) = open_tunnel(&gw).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    dir.set_expiry(&actor, &user, Some(now + 2))
+        .await
+        .expect("expiry");
+    // Still open before the expiry.
+    ws.send("before".into()).await.expect("send");
+    let m = ws.next().await.expect("message").expect("frame");
+    assert_eq!(m.into_text().expect("text").as_str(), "before");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_closed(&mut ws, "user expiry").await;
+    dir.set_expiry(&actor, &user, None)
+        .await
+        .expect("clear expiry");
+    tokio::time::sleep(2 * borderless::revocation_feed::POLL).await;
+
+    // Revoked (the admin API and CLI do this): the same.
+    let (_b, mut ws) = open_tunnel(&gw).await;
+    dir.remove_user(&actor, &user).await.expect("remove");
+    assert_closed(&mut ws, "removal").await;
     gw.stop().await;
 }
 

@@ -6,6 +6,7 @@ pub mod forwarded;
 pub mod route;
 pub mod scrub;
 pub mod target;
+pub mod tunnel;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use crate::state::{AppRuntime, Gateway, RequestCtx, Runtime, SessionCheck};
 
 /// Serves one request for `app`.
 pub async fn handle(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     rt: &Runtime,
     app: &Arc<AppConfig>,
     app_rt: &AppRuntime,
@@ -113,7 +114,8 @@ pub async fn handle(
     match client_upgrade {
         Some(client) if upstream::is_switching(&resp) => {
             let upstream_side = hyper::upgrade::on(&mut resp);
-            upstream::splice_upgrade(client, upstream_side);
+            let watch = session_id.map(|id| tunnel::SessionWatch::new(gw, id, &app.id));
+            tunnel::splice(client, upstream_side, watch);
             scrub::scrub_response(resp.headers_mut(), true, rt.gateway_cookies());
         }
         _ => {

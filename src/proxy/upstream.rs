@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -105,24 +105,6 @@ fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
         src = s.source();
     }
     GatewayError::BadGateway(format!("{e:?}"))
-}
-
-/// Joins the two upgraded connections once both sides have switched protocols.
-pub fn splice_upgrade(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    tokio::spawn(async move {
-        let (c, u) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(error = %e, "websocket upgrade failed");
-                return;
-            }
-        };
-        let mut c = TokioIo::new(c);
-        let mut u = TokioIo::new(u);
-        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
-            tracing::debug!(error = %e, "websocket closed with error");
-        }
-    });
 }
 
 pub fn is_switching(resp: &Response<Body>) -> bool {

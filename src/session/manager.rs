@@ -32,6 +32,10 @@ pub struct SessionManager {
     cache: Cache<SessionKey, Arc<Session>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Bumped by every revocation, after the store changed and before the cache is
+    /// cleared. A miss that sees it move while it read the store may hold a session read
+    /// before the revocation, so it drops what it cached (see `get`).
+    revocations: AtomicU64,
 }
 
 impl SessionManager {
@@ -46,6 +50,7 @@ impl SessionManager {
             cache,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            revocations: AtomicU64::new(0),
         }
     }
 
@@ -65,6 +70,7 @@ impl SessionManager {
             return Ok((!s.is_expired(now_unix())).then_some(s));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        let before = self.revocations.load(Ordering::SeqCst);
         let store = self.store.clone();
         // Single-flight: concurrent misses for one key share one store read.
         let loaded = self
@@ -77,6 +83,19 @@ impl SessionManager {
                 }
             })
             .await;
+        if self.revocations.load(Ordering::SeqCst) != before {
+            // A revocation ran while the store was read; what was loaded (and cached) may
+            // predate it. The revocation's own invalidate may have run before the insert,
+            // so drop the entry here and ask the store again, uncached.
+            self.cache.invalidate(&key).await;
+            let now = now_unix();
+            return Ok(self
+                .store
+                .get(key)
+                .await?
+                .filter(|s| !s.is_expired(now))
+                .map(Arc::new));
+        }
         match loaded {
             Ok(s) if !s.is_expired(now_unix()) => Ok(Some(s)),
             Ok(_) => Ok(None),
@@ -98,6 +117,7 @@ impl SessionManager {
 
     pub async fn revoke_key(&self, key: SessionKey) -> Result<(), StoreError> {
         self.store.delete(key).await?;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate(&key).await;
         Ok(())
     }
@@ -105,6 +125,7 @@ impl SessionManager {
     /// Revokes every session of a user; returns how many there were.
     pub async fn revoke_user(&self, user_key: &str) -> Result<usize, StoreError> {
         let keys = self.store.delete_user(user_key).await?;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         // Every cached session is also in the store (`create` writes the store first), so the
         // keys the store returns are all the cache can hold for this user.
         for k in &keys {
@@ -116,6 +137,7 @@ impl SessionManager {
     /// Drops a user's sessions from this process's cache only: another process already
     /// changed the store (the revocation feed says so). Live sessions reload on next use.
     pub fn forget_user(&self, user_key: &str) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         let user_key = user_key.to_string();
         if let Err(e) = self
             .cache
@@ -176,5 +198,81 @@ mod tests {
         let ttl = e.expire_after_create(&live.key(), &Arc::new(session(10)), Instant::now());
         assert!(ttl.is_some_and(|t| t <= Duration::from_secs(10)));
         assert_eq!(m.purge_expired().await.expect("purge"), 1);
+    }
+
+    /// A store whose first read pauses after reading, until the test lets it finish.
+    struct PausingStore {
+        inner: SqlSessionStore,
+        paused: std::sync::atomic::AtomicBool,
+        read_done: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for PausingStore {
+        async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
+            self.inner.insert(key, s).await
+        }
+        async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+            let read = self.inner.get(key).await;
+            if !self.paused.swap(true, Ordering::SeqCst) {
+                self.read_done.notify_one();
+                self.release.notified().await;
+            }
+            read
+        }
+        async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+            self.inner.delete_user(user_key).await
+        }
+        async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+            self.inner.purge_expired(now).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_revoked_during_a_store_read_is_not_cached_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let writer = SqlSessionStore::open(&url).await.expect("store");
+        let id = SessionId::random();
+        writer
+            .insert(id.key(), &session(3600))
+            .await
+            .expect("insert");
+        let store = Arc::new(PausingStore {
+            inner: SqlSessionStore::open(&url).await.expect("store"),
+            paused: Default::default(),
+            read_done: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+        });
+        let m = Arc::new(SessionManager::new(
+            store.clone(),
+            100,
+            Duration::from_secs(300),
+        ));
+        // A request misses the cache and reads the session from the store…
+        let reader = tokio::spawn({
+            let (m, id) = (m.clone(), id.clone());
+            async move { m.get(&id).await }
+        });
+        store.read_done.notified().await;
+        // …the session is revoked while that read is in flight…
+        let revoke = tokio::spawn({
+            let (m, id) = (m.clone(), id.clone());
+            async move { m.revoke(&id).await }
+        });
+        revoke.await.expect("join").expect("revoke");
+        // …and the read finishes with the row it saw before.
+        store.release.notify_one();
+        let _ = reader.await.expect("join");
+        // The next request must not find the revoked session in the cache.
+        let next = m.get(&id).await.expect("get");
+        assert!(
+            next.is_none(),
+            "the revoked session came back from the cache"
+        );
     }
 }

@@ -1,0 +1,92 @@
+//! Upgraded connections (WebSockets): the two sides are spliced byte for byte, and the
+//! tunnel lasts only as long as the session that opened it. It ends within one revocation
+//! feed interval of a revocation, sign-out, disable, removal, unassignment or expiry,
+//! because it asks the same admission decision as every request, on that interval.
+
+use std::sync::{Arc, Weak};
+
+use hyper_util::rt::TokioIo;
+
+use crate::revocation_feed::POLL;
+use crate::session::SessionId;
+use crate::state::{Gateway, SessionCheck};
+
+/// The session a tunnel belongs to.
+pub struct SessionWatch {
+    pub gateway: Weak<Gateway>,
+    pub session: SessionId,
+    pub app_id: String,
+}
+
+/// Joins the two upgraded connections once both sides have switched protocols; with a
+/// watch, drops both when the session ends.
+pub fn splice(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    watch: Option<SessionWatch>,
+) {
+    tokio::spawn(async move {
+        let (c, u) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return;
+            }
+        };
+        let mut c = TokioIo::new(c);
+        let mut u = TokioIo::new(u);
+        let copy = tokio::io::copy_bidirectional(&mut c, &mut u);
+        let Some(watch) = watch else {
+            if let Err(e) = copy.await {
+                tracing::debug!(error = %e, "websocket closed with error");
+            }
+            return;
+        };
+        tokio::select! {
+            r = copy => if let Err(e) = r {
+                tracing::debug!(error = %e, "websocket closed with error");
+            },
+            why = session_ended(&watch) => {
+                // Dropping the copy closes both connections.
+                tracing::info!(app = %watch.app_id, reason = why, "websocket closed: session ended");
+            }
+        }
+    });
+}
+
+/// Resolves when the session may no longer use the app, with the reason.
+async fn session_ended(watch: &SessionWatch) -> &'static str {
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(gw) = watch.gateway.upgrade() else {
+            return "gateway stopped";
+        };
+        // The current config: an app removed or changed by a reload counts from now on.
+        let rt = gw.runtime.load_full();
+        let Some(app) = rt.config.apps.iter().find(|a| a.id == watch.app_id) else {
+            return "app removed";
+        };
+        match gw
+            .continue_session(&rt, watch.session.clone(), Some(app))
+            .await
+        {
+            Ok(SessionCheck::Admitted(..)) => {}
+            Ok(SessionCheck::Refused(refusal)) => return refusal.code(),
+            Ok(SessionCheck::None { .. }) => return "session_ended",
+            // Without a store to confirm the session, it does not go on.
+            Err(_) => return "session_unconfirmed",
+        }
+    }
+}
+
+impl SessionWatch {
+    pub fn new(gateway: &Arc<Gateway>, session: SessionId, app_id: &str) -> Self {
+        Self {
+            gateway: Arc::downgrade(gateway),
+            session,
+            app_id: app_id.to_string(),
+        }
+    }
+}
