@@ -28,6 +28,15 @@ pub enum GatewayError {
     BadGateway(String),
     #[error("upstream timed out")]
     GatewayTimeout,
+    /// A rate limit said no; the client may try again after this many seconds.
+    #[error("rate limited: {what}")]
+    TooManyRequests {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
+    /// The identity provider could not be reached (discovery, keys or token endpoint).
+    #[error("identity provider unavailable: {0}")]
+    IdpUnavailable(String),
     /// Anything the client cannot fix; the source goes to the log, never to the page.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -89,6 +98,8 @@ impl GatewayError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdpUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Notice { status, .. } => *status,
             Self::Refused { refusal, .. } => refusal.status(),
@@ -129,6 +140,15 @@ impl GatewayError {
                 "Application timed out",
                 "The application took too long to answer. Try again in a moment.".into(),
             ),
+            Self::TooManyRequests { what, .. } => (
+                "Too many requests",
+                format!("Too many {what} from your address. Wait a minute and try again."),
+            ),
+            Self::IdpUnavailable(_) => (
+                "Identity provider unavailable",
+                "Your identity provider cannot be reached right now. Try again in a few minutes."
+                    .into(),
+            ),
             Self::Internal(_) => (
                 "Something went wrong",
                 "The gateway hit an internal error.".into(),
@@ -151,10 +171,15 @@ impl GatewayError {
             Self::SignIn(_) => {
                 tracing::warn!(target: "borderless::security", error = %self, "sign-in failed")
             }
+            Self::TooManyRequests { .. } => {
+                tracing::warn!(target: "borderless::security", error = %self, "rate limited")
+            }
+            Self::IdpUnavailable(_) => tracing::error!(error = %self, "sign-in failed"),
             _ => tracing::info!(error = %self, "request refused"),
         }
         let (title, message) = self.public_text();
-        let retry = matches!(self, Self::SignIn(_)).then_some("/.borderless/signin");
+        let retry = matches!(self, Self::SignIn(_) | Self::IdpUnavailable(_))
+            .then_some("/.borderless/signin");
         let code = match &self {
             Self::Refused { refusal, .. } => Some(refusal.code()),
             _ => None,
@@ -170,7 +195,24 @@ impl GatewayError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("{title} (request id {request_id})"));
-        response::html(status, body)
+        let mut resp = response::html(status, body);
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        resp
+    }
+}
+
+impl From<crate::rate_limit::Limited> for GatewayError {
+    fn from(l: crate::rate_limit::Limited) -> Self {
+        Self::TooManyRequests {
+            what: l.what,
+            retry_after_secs: l.retry_after_secs,
+        }
     }
 }
 

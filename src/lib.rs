@@ -17,6 +17,7 @@ pub mod invite;
 pub mod mail;
 pub mod metrics;
 pub mod proxy;
+pub mod rate_limit;
 pub mod response;
 pub mod revocation_feed;
 pub mod server;
@@ -54,14 +55,15 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         &issuer,
         config.assertion.ttl.as_secs() as i64,
     )?;
+    let pending = config.limits.pending_sign_ins;
     let runtime = Runtime::build(Arc::new(config), &directory)?;
     let gw = Arc::new(Gateway {
         runtime: ArcSwap::from_pointee(runtime),
         sessions: Arc::new(sessions),
         access: admission::AccessCache::new(directory.clone()),
         directory,
-        flows: SingleUse::new(FLOW_TTL, 100_000),
-        consents: SingleUse::new(FLOW_TTL, 100_000),
+        flows: SingleUse::new(FLOW_TTL, pending),
+        consents: SingleUse::new(FLOW_TTL, pending),
         handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
         metrics: metrics::Metrics::new(),
         signer,
@@ -126,6 +128,7 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
             tick.tick().await;
+            gw.runtime.load().rate_limits.forget_idle();
             if let Err(e) = gw.sessions.purge_expired().await {
                 tracing::warn!("purging expired sessions failed: {e}");
             }

@@ -20,6 +20,7 @@ use crate::metrics::{Label, Metrics};
 use crate::proxy::{
     route::Router, scrub::InjectedNames, target::UpstreamTarget, upstream::Upstream,
 };
+use crate::rate_limit::RateLimits;
 use crate::session::{Session, SessionId, SessionManager};
 use crate::signin::flow::{ConsentStore, FlowStore, HandoffStore};
 use crate::web::cookies::CookieNames;
@@ -34,6 +35,8 @@ pub struct Runtime {
     apps: HashMap<String, AppRuntime>,
     /// Invitations under this config's apps, domain lists and mail settings.
     pub inviter: Inviter,
+    /// Per-client and per-inviter quotas from `[limits]`.
+    pub rate_limits: RateLimits,
 }
 
 pub struct AppRuntime {
@@ -44,6 +47,11 @@ pub struct AppRuntime {
 }
 
 impl Runtime {
+    /// The client's address: the peer, or behind trusted proxies the hop they vouch for.
+    pub fn client_ip(&self, headers: &http::HeaderMap, ctx: &RequestCtx) -> std::net::IpAddr {
+        crate::proxy::forwarded::client_ip(headers, ctx.peer.ip(), &self.config.trusted_proxies)
+    }
+
     pub fn build(config: Arc<Config>, dir: &Directory) -> anyhow::Result<Self> {
         let router = Router::new(&config.apps);
         let cookies = CookieNames::new(&config.session.cookie_name);
@@ -78,6 +86,7 @@ impl Runtime {
         }
         Ok(Self {
             inviter: Inviter::new(dir.clone(), config.clone())?,
+            rate_limits: RateLimits::new(&config.limits),
             config,
             router,
             cookies,

@@ -186,6 +186,9 @@ fn invitation_json(r: &InviteReport, body_send: bool) -> serde_json::Value {
 }
 
 async fn create_invitation(c: &Call<'_>) -> ApiResult {
+    if let Actor::User { id, .. } = c.actor {
+        c.rt.rate_limits.invitation(id)?;
+    }
     let b: InvitationBody = c.json()?;
     if let Some(t) = &b.invited_user_type
         && !t.eq_ignore_ascii_case("guest")

@@ -33,6 +33,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for `Retry-After`, on a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -41,6 +43,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A rate limit said no.
+    pub fn too_many(what: &str, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                format!("too many {what}; try again in {retry_after_secs} s"),
+            )
         }
     }
 
@@ -67,7 +82,11 @@ impl ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message, "requestId": request_id }
         });
-        response::json(self.status, body.to_string())
+        let mut resp = response::json(self.status, body.to_string());
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 
@@ -78,6 +97,12 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Invalid(why) => Self::bad_request(why),
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<crate::rate_limit::Limited> for ApiError {
+    fn from(l: crate::rate_limit::Limited) -> Self {
+        Self::too_many(l.what, l.retry_after_secs)
     }
 }
 
@@ -185,10 +210,17 @@ async fn authenticate(
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(unauthorized)?;
+        // Key guessing is limited per client in memory: a refused guess costs no database
+        // read, and a wrong one no write.
+        let client = rt.client_ip(req.headers(), ctx);
+        if rt.rate_limits.api_key_blocked(client) {
+            return Err(ApiError::too_many("wrong API keys", 60));
+        }
         return match gw.directory.verify_admin_key(key).await? {
             Some(name) => Ok(Actor::ApiKey(name)),
             None => {
-                tracing::warn!(target: "borderless::security", peer = %ctx.peer, "admin API: unknown or revoked key");
+                rt.rate_limits.api_key_failed(client);
+                tracing::warn!(target: "borderless::security", %client, "admin API: unknown or revoked key");
                 Err(unauthorized())
             }
         };

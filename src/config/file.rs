@@ -165,6 +165,14 @@ pub struct LimitsSection {
     pub upstream_connect_timeout_secs: u64,
     pub upstream_response_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Sign-ins one client address (an IPv6 /64) may start per minute.
+    pub sign_ins_per_minute: u32,
+    /// Wrong admin API keys one client address may send per minute before it is refused.
+    pub api_key_failures_per_minute: u32,
+    /// Invitations one non-admin inviter may send per hour.
+    pub invitations_per_hour: u32,
+    /// Sign-ins waiting at an IdP, over all clients.
+    pub pending_sign_ins: u64,
 }
 
 impl Default for LimitsSection {
@@ -178,6 +186,10 @@ impl Default for LimitsSection {
             upstream_connect_timeout_secs: 5,
             upstream_response_timeout_secs: 60,
             shutdown_grace_secs: 30,
+            sign_ins_per_minute: 30,
+            api_key_failures_per_minute: 10,
+            invitations_per_hour: 20,
+            pending_sign_ins: 100_000,
         }
     }
 }

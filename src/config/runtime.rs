@@ -70,6 +70,10 @@ pub struct Limits {
     pub upstream_connect_timeout: Duration,
     pub upstream_response_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub sign_ins_per_minute: u32,
+    pub api_key_failures_per_minute: u32,
+    pub invitations_per_hour: u32,
+    pub pending_sign_ins: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -351,6 +355,13 @@ pub fn validate_for(
             lim.upstream_response_timeout_secs,
         ),
         ("max_connections", lim.max_connections as u64),
+        ("sign_ins_per_minute", u64::from(lim.sign_ins_per_minute)),
+        (
+            "api_key_failures_per_minute",
+            u64::from(lim.api_key_failures_per_minute),
+        ),
+        ("invitations_per_hour", u64::from(lim.invitations_per_hour)),
+        ("pending_sign_ins", lim.pending_sign_ins),
     ] {
         if v == 0 {
             sink.push(lk.key(key), "must be greater than 0");
@@ -368,6 +379,10 @@ pub fn validate_for(
         upstream_connect_timeout: Duration::from_secs(lim.upstream_connect_timeout_secs),
         upstream_response_timeout: Duration::from_secs(lim.upstream_response_timeout_secs),
         shutdown_grace: Duration::from_secs(lim.shutdown_grace_secs),
+        sign_ins_per_minute: lim.sign_ins_per_minute,
+        api_key_failures_per_minute: lim.api_key_failures_per_minute,
+        invitations_per_hour: lim.invitations_per_hour,
+        pending_sign_ins: lim.pending_sign_ins,
     };
 
     // [session]

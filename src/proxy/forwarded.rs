@@ -50,6 +50,20 @@ pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str)
     }
 }
 
+/// The client address alone (what `compute` calls `client_ip`), without building the
+/// forwarding headers: for rate limits and logs outside the data plane.
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let chain = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    client_from_chain(chain, peer, is_trusted)
+}
+
 /// The client is the rightmost hop no trusted proxy vouches for: everything left of it was
 /// written by the client itself and can say anything. An unparsable hop ends the walk at the
 /// last address a trusted proxy wrote.

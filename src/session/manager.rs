@@ -27,9 +27,17 @@ impl Expiry<SessionKey, Arc<Session>> for SessionExpiry {
     }
 }
 
+/// How long an id the store does not know is answered from memory. Random cookies then cost
+/// one store read per id and this long, not one per request; a real id is never in it
+/// (ids are random 256-bit values, unknown to anyone before `create` returns them).
+const UNKNOWN_TTL: Duration = Duration::from_secs(30);
+const UNKNOWN_CAPACITY: u64 = 100_000;
+
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
     cache: Cache<SessionKey, Arc<Session>>,
+    /// Ids the store recently said it does not have.
+    unknown: moka::sync::Cache<SessionKey, ()>,
     hits: AtomicU64,
     misses: AtomicU64,
     /// Bumped by every revocation, after the store changed and before the cache is
@@ -48,6 +56,10 @@ impl SessionManager {
         Self {
             store,
             cache,
+            unknown: moka::sync::Cache::builder()
+                .time_to_live(UNKNOWN_TTL)
+                .max_capacity(UNKNOWN_CAPACITY)
+                .build(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             revocations: AtomicU64::new(0),
@@ -70,6 +82,9 @@ impl SessionManager {
             return Ok((!s.is_expired(now_unix())).then_some(s));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        if self.unknown.contains_key(&key) {
+            return Ok(None);
+        }
         let before = self.revocations.load(Ordering::SeqCst);
         let store = self.store.clone();
         // Single-flight: concurrent misses for one key share one store read.
@@ -100,10 +115,16 @@ impl SessionManager {
             Ok(s) if !s.is_expired(now_unix()) => Ok(Some(s)),
             Ok(_) => Ok(None),
             Err(e) => match Arc::try_unwrap(e) {
-                Ok(None) => Ok(None),
+                Ok(None) => {
+                    self.unknown.insert(key, ());
+                    Ok(None)
+                }
                 Ok(Some(err)) => Err(err),
                 Err(shared) => match shared.as_ref() {
-                    None => Ok(None),
+                    None => {
+                        self.unknown.insert(key, ());
+                        Ok(None)
+                    }
                     Some(err) => Err(StoreError::Corrupt(err.to_string())),
                 },
             },
@@ -274,5 +295,74 @@ mod tests {
             next.is_none(),
             "the revoked session came back from the cache"
         );
+    }
+
+    /// Counts store reads.
+    struct CountingStore {
+        inner: SqlSessionStore,
+        reads: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for CountingStore {
+        async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
+            self.inner.insert(key, s).await
+        }
+        async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get(key).await
+        }
+        async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+            self.inner.delete_user(user_key).await
+        }
+        async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+            self.inner.purge_expired(now).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_ids_cost_one_store_read_and_cold_ones_one_for_all() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Arc::new(CountingStore {
+            inner: SqlSessionStore::open(&url).await.expect("store"),
+            reads: AtomicU64::new(0),
+        });
+        let m = Arc::new(SessionManager::new(
+            store.clone(),
+            100,
+            Duration::from_secs(300),
+        ));
+        // A random cookie, sent 100 times: one store read.
+        let random = SessionId::random();
+        for _ in 0..100 {
+            assert!(m.get(&random).await.expect("get").is_none());
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1);
+        // A real session only in the store (just after a restart), asked for by 100
+        // requests at once: one store read, and all 100 get it.
+        let id = SessionId::random();
+        store
+            .inner
+            .insert(id.key(), &session(3600))
+            .await
+            .expect("insert");
+        let barrier = Arc::new(tokio::sync::Barrier::new(100));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (m, id, barrier) = (m.clone(), id.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    m.get(&id).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.expect("join").expect("get").is_some());
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), 2);
     }
 }

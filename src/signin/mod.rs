@@ -289,6 +289,8 @@ async fn signin(
         }
     };
 
+    // Each start holds a pending flow until the IdP answers or it times out.
+    rt.rate_limits.sign_in(rt.client_ip(req.headers(), ctx))?;
     let auth = provider.start().await.map_err(|e| {
         gw.metrics.signin(&provider.config.id, "idp_unavailable");
         GatewayError::SignIn(e.to_string())

@@ -40,6 +40,8 @@ pub struct Options {
     /// Replaces the body of the `[collaboration]` section.
     pub collaboration: Option<String>,
     pub extra: String,
+    /// The body of the `[limits]` section.
+    pub limits: String,
 }
 
 impl GuestEnv {
@@ -115,7 +117,7 @@ X-Remote-User = "upn"
             issuer = idp.issuer,
             extra = opts.extra,
         );
-        let gw = slot.start("", &sections).await;
+        let gw = slot.start(&opts.limits, &sections).await;
         GuestEnv { gw, idp, smtp }
     }
 
