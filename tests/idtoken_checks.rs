@@ -1,6 +1,7 @@
 //! Every ID token check, each attacked with a token from a stand-in provider that signs
 //! whatever the test asks for: bad signature, wrong `iss`/`aud`/`nonce`, missing `sub`/`iat`,
-//! expired, `alg: none`, UserInfo for another subject, and provider key rotation.
+//! expired, `alg: none`, UserInfo for another subject, provider key rotation and withdrawal,
+//! and the provider being down.
 
 mod common;
 
@@ -242,5 +243,74 @@ async fn unverified_or_mixed_source_emails_never_become_identities() {
     idp.set(|s| s.mutate = Box::new(|_| {}));
     let (status, body) = attempt(&gw).await;
     assert_eq!(status, 200, "{body}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_withdrawn_key_stops_counting_after_the_next_refresh() {
+    let (gw, idp) = start().await;
+    idp.set(|s| s.jwks_cache_control = Some("public, max-age=5"));
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "{body}");
+    // The IdP withdraws key-1 (it leaked, say) and publishes key-2; whoever holds key-1
+    // goes on signing tokens with it.
+    idp.set(|s| s.published = vec![Arc::new(SigningKey::new("key-2"))]);
+    let (status, _) = attempt(&gw).await;
+    assert_eq!(status, 200, "within max-age the cached key still counts");
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    let (status, body) = attempt(&gw).await;
+    assert_refused(status, &body, "a token signed with a withdrawn key");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn cached_keys_serve_while_the_key_endpoint_is_down() {
+    let (gw, idp) = start().await;
+    idp.set(|s| s.jwks_cache_control = Some("max-age=5"));
+    assert_eq!(attempt(&gw).await.0, 200);
+    idp.set(|s| s.jwks_down = true);
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    let fetches = idp.scenario.lock().expect("scenario").jwks_fetches;
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "the last keys serve during an outage: {body}");
+    assert!(
+        idp.scenario.lock().expect("scenario").jwks_fetches > fetches,
+        "the gateway tried to refresh the keys"
+    );
+    gw.stop().await;
+}
+
+fn assert_unavailable(status: u16, body: &str, what: &str) {
+    assert_eq!(status, 503, "{what}: {body}");
+    assert!(
+        body.contains("Identity provider unavailable"),
+        "{what}: {body}"
+    );
+    assert!(body.contains("request id"), "{what}: {body}");
+}
+
+#[tokio::test]
+async fn an_unreachable_identity_provider_gets_a_503_page() {
+    // An IdP nobody listens on: discovery fails when the sign-in starts.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let echo = common::start_echo().await;
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "[[idp]]\nid = \"dead\"\nkind = \"oidc\"\nissuer = \"{dead}\"\nclient_id = \"c\"\nclient_secret = \"s\"\nmembers = true\n{}",
+            common::app_toml("hr", APP_HOST, port, echo, "")
+        )
+    })
+    .await;
+    let (status, body) = attempt(&gw).await;
+    assert_unavailable(status, &body, "discovery");
+    gw.stop().await;
+
+    // An IdP whose token endpoint fails after the user signed in there.
+    let (gw, idp) = start().await;
+    idp.set(|s| s.token_down = true);
+    let (status, body) = attempt(&gw).await;
+    assert_unavailable(status, &body, "token endpoint");
     gw.stop().await;
 }

@@ -1,7 +1,11 @@
 //! OpenID Connect relying party (authorization code flow with PKCE) on the `openidconnect`
-//! crate. Discovery is lazy and cached, so a gateway starts even while an IdP is down. The
-//! signing keys are refetched once when a token names an unknown key, at most once per
-//! `JWKS_REFETCH_INTERVAL` and by one task at a time.
+//! crate. Discovery is lazy and cached, so a gateway starts even while an IdP is down.
+//!
+//! The signing keys are trusted for the JWKS response's `Cache-Control: max-age` (bounded by
+//! `JWKS_MIN_AGE`..`JWKS_MAX_AGE`), then fetched again before the next token is checked, so
+//! a key the IdP withdrew stops counting. While the IdP cannot be reached, the keys it last
+//! published serve for `JWKS_STALE_GRACE` more. A token naming an unknown key makes one
+//! early refetch, at most once per `JWKS_REFETCH_INTERVAL` and by one task at a time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +30,13 @@ use crate::config::IdpConfig;
 
 /// Minimum time between two key refetches triggered by unknown `kid`s.
 pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Keys are trusted this long when the JWKS response names no `max-age`.
+pub const JWKS_DEFAULT_AGE: Duration = Duration::from_secs(3600);
+/// Bounds on an IdP's `max-age`: never a fetch per sign-in, never keys kept for days.
+pub const JWKS_MIN_AGE: Duration = Duration::from_secs(5);
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long past their age the last keys serve while the IdP cannot be reached.
+pub const JWKS_STALE_GRACE: Duration = Duration::from_secs(6 * 3600);
 
 type Client = CoreClient<
     EndpointSet,
@@ -51,6 +62,9 @@ type FullIdToken =
 pub enum OidcError {
     #[error("discovery of {issuer} failed: {reason}")]
     Discovery { issuer: String, reason: String },
+    /// The IdP could not be reached or answered with a server error.
+    #[error("the identity provider is unreachable: {0}")]
+    Unreachable(String),
     #[error("the identity provider returned an error: {0}")]
     Provider(String),
     #[error("code exchange failed: {0}")]
@@ -61,6 +75,13 @@ pub enum OidcError {
     IdToken(String),
     #[error("UserInfo rejected: {0}")]
     UserInfo(String),
+}
+
+impl OidcError {
+    /// True when the fault is the IdP's availability, not the sign-in: a 503, not a 400.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Discovery { .. } | Self::Unreachable(_))
+    }
 }
 
 /// Per-flow secrets created when sign-in starts and checked at the callback.
@@ -78,6 +99,57 @@ struct Discovered {
     end_session: Option<Url>,
     /// Bumped on every key refetch, so waiters know someone else already refetched.
     generation: u64,
+    keys: KeyAge,
+}
+
+/// When the keys were fetched and for how long the IdP said they hold.
+#[derive(Debug, Clone, Copy)]
+struct KeyAge {
+    fetched: Instant,
+    max_age: Duration,
+}
+
+/// What to do with cached keys of a given age.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyFreshness {
+    Fresh,
+    /// Past their age: fetch again, and use them only if that fails.
+    Refresh,
+    /// Past their age and the grace: unusable.
+    Expired,
+}
+
+impl KeyAge {
+    fn freshness(&self, now: Instant) -> KeyFreshness {
+        let age = now.saturating_duration_since(self.fetched);
+        if age < self.max_age {
+            KeyFreshness::Fresh
+        } else if age < self.max_age + JWKS_STALE_GRACE {
+            KeyFreshness::Refresh
+        } else {
+            KeyFreshness::Expired
+        }
+    }
+}
+
+/// `max-age` from `Cache-Control`, bounded; the default without one.
+fn max_age(headers: &http::HeaderMap) -> Duration {
+    let secs = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|d| {
+            d.trim()
+                .strip_prefix("max-age=")?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    match secs {
+        Some(s) => Duration::from_secs(s).clamp(JWKS_MIN_AGE, JWKS_MAX_AGE),
+        None => JWKS_DEFAULT_AGE,
+    }
 }
 
 pub struct OidcProvider {
@@ -117,19 +189,105 @@ impl OidcProvider {
         Ok(d)
     }
 
+    /// Discovery by hand rather than `discover_async`, which hides the JWKS response's
+    /// `Cache-Control`: the document, the exact issuer check, then the keys.
     async fn discover(&self, generation: u64) -> Result<Discovered, OidcError> {
         let err = |reason: String| OidcError::Discovery {
             issuer: self.config.issuer.clone(),
             reason,
         };
-        let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| err(e.to_string()))?;
-        let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| err(error_chain(&e)))?;
-        Ok(self.build(metadata, generation))
+        IssuerUrl::new(self.config.issuer.clone()).map_err(|e| err(e.to_string()))?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.config.issuer.trim_end_matches('/')
+        );
+        let (body, _) = self.get_json(&url).await?;
+        let metadata: ProviderMetadataWithLogout =
+            serde_json::from_slice(&body).map_err(|e| err(format!("{url}: {e}")))?;
+        if metadata.issuer().as_str() != self.config.issuer {
+            return Err(err(format!(
+                "the document names the issuer {}",
+                metadata.issuer().as_str()
+            )));
+        }
+        let (jwks, keys) = self.fetch_keys(&metadata).await?;
+        Ok(self.build(metadata.set_jwks(jwks), generation, keys))
     }
 
-    fn build(&self, metadata: ProviderMetadataWithLogout, generation: u64) -> Discovered {
+    /// GETs a JSON document from the IdP; network failures and 5xx are `Unreachable`.
+    async fn get_json(&self, url: &str) -> Result<(bytes::Bytes, http::HeaderMap), OidcError> {
+        let resp = self
+            .http
+            .get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| OidcError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(OidcError::Unreachable(format!("{url} answered {status}")));
+        }
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| OidcError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
+        Ok((body, headers))
+    }
+
+    async fn fetch_keys(
+        &self,
+        metadata: &ProviderMetadataWithLogout,
+    ) -> Result<(CoreJsonWebKeySet, KeyAge), OidcError> {
+        let url = metadata.jwks_uri().url().as_str();
+        let (body, headers) = self.get_json(url).await?;
+        let jwks: CoreJsonWebKeySet =
+            serde_json::from_slice(&body).map_err(|e| OidcError::Discovery {
+                issuer: self.config.issuer.clone(),
+                reason: format!("{url}: {e}"),
+            })?;
+        let age = KeyAge {
+            fetched: Instant::now(),
+            max_age: max_age(&headers),
+        };
+        Ok((jwks, age))
+    }
+
+    /// The discovered provider with keys fit to verify a token now: fetched again when
+    /// past their age, the old ones kept (for the grace) only while the IdP is unreachable.
+    async fn with_current_keys(&self) -> Result<Arc<Discovered>, OidcError> {
+        let d = self.discovered().await?;
+        let freshness = d.keys.freshness(Instant::now());
+        if freshness == KeyFreshness::Fresh {
+            return Ok(d);
+        }
+        let _one_at_a_time = self.refetch.lock().await;
+        if let Some(cur) = self.discovered.read().await.as_ref()
+            && cur.generation > d.generation
+        {
+            return Ok(cur.clone());
+        }
+        match self.fetch_keys(&d.metadata).await {
+            Ok((jwks, keys)) => {
+                let fresh =
+                    Arc::new(self.build(d.metadata.clone().set_jwks(jwks), d.generation + 1, keys));
+                *self.discovered.write().await = Some(fresh.clone());
+                Ok(fresh)
+            }
+            Err(e) if freshness == KeyFreshness::Refresh => {
+                tracing::warn!(idp = %self.config.id, "refreshing the signing keys failed; the last ones serve a while longer: {e}");
+                Ok(d)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn build(
+        &self,
+        metadata: ProviderMetadataWithLogout,
+        generation: u64,
+        keys: KeyAge,
+    ) -> Discovered {
         let end_session = metadata
             .additional_metadata()
             .end_session_endpoint
@@ -146,6 +304,7 @@ impl OidcProvider {
             metadata,
             end_session,
             generation,
+            keys,
         }
     }
 
@@ -180,7 +339,7 @@ impl OidcProvider {
         nonce: &str,
         pkce_verifier: &str,
     ) -> Result<Identity, OidcError> {
-        let d = self.discovered().await?;
+        let d = self.with_current_keys().await?;
         let token = d
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -188,7 +347,15 @@ impl OidcProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(&self.http)
             .await
-            .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+            .map_err(|e| match e {
+                // No answer at all, or not one an OAuth server gives (a proxy's 503 page):
+                // the IdP is down, the sign-in itself did nothing wrong.
+                openidconnect::RequestTokenError::Request(_)
+                | openidconnect::RequestTokenError::Parse(..) => {
+                    OidcError::Unreachable(error_chain(&e))
+                }
+                _ => OidcError::Exchange(error_chain(&e)),
+            })?;
         let raw = token.id_token().ok_or(OidcError::NoIdToken)?;
         let raw = serde_json::to_value(raw)
             .ok()
@@ -308,14 +475,9 @@ impl OidcProvider {
         }
         *last = Some(Instant::now());
         tracing::info!(target: "borderless::security", idp = %self.config.id, "unknown key id; refetching the provider's keys");
-        let jwks = CoreJsonWebKeySet::fetch_async(seen.metadata.jwks_uri(), &self.http)
-            .await
-            .map_err(|e| OidcError::Discovery {
-                issuer: self.config.issuer.clone(),
-                reason: error_chain(&e),
-            })?;
+        let (jwks, keys) = self.fetch_keys(&seen.metadata).await?;
         let metadata = seen.metadata.clone().set_jwks(jwks);
-        let d = Arc::new(self.build(metadata, seen.generation + 1));
+        let d = Arc::new(self.build(metadata, seen.generation + 1, keys));
         *self.discovered.write().await = Some(d.clone());
         Ok(d)
     }
@@ -376,3 +538,50 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Registry of configured OIDC providers by id.
 pub type Providers = HashMap<String, Arc<OidcProvider>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_control(v: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_str(v).expect("value"),
+        );
+        h
+    }
+
+    #[test]
+    fn max_age_is_honoured_within_bounds() {
+        assert_eq!(max_age(&http::HeaderMap::new()), JWKS_DEFAULT_AGE);
+        assert_eq!(
+            max_age(&cache_control("public, max-age=600")),
+            Duration::from_secs(600)
+        );
+        assert_eq!(max_age(&cache_control("max-age=0")), JWKS_MIN_AGE);
+        assert_eq!(max_age(&cache_control("max-age=99999999")), JWKS_MAX_AGE);
+        assert_eq!(max_age(&cache_control("no-cache")), JWKS_DEFAULT_AGE);
+    }
+
+    #[test]
+    fn stale_keys_serve_only_for_the_grace() {
+        let now = Instant::now();
+        let age = |ago: Duration| KeyAge {
+            fetched: now - ago,
+            max_age: Duration::from_secs(60),
+        };
+        assert_eq!(
+            age(Duration::from_secs(59)).freshness(now),
+            KeyFreshness::Fresh
+        );
+        assert_eq!(
+            age(Duration::from_secs(61)).freshness(now),
+            KeyFreshness::Refresh
+        );
+        assert_eq!(
+            age(Duration::from_secs(61) + JWKS_STALE_GRACE).freshness(now),
+            KeyFreshness::Expired
+        );
+    }
+}

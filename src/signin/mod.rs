@@ -293,7 +293,7 @@ async fn signin(
     rt.rate_limits.sign_in(rt.client_ip(req.headers(), ctx))?;
     let auth = provider.start().await.map_err(|e| {
         gw.metrics.signin(&provider.config.id, "idp_unavailable");
-        GatewayError::SignIn(e.to_string())
+        idp_error(e)
     })?;
     let flow_id = gw
         .flows
@@ -424,8 +424,18 @@ async fn finish_callback<'p>(
     let identity = provider
         .finish(code, &pending.nonce, &pending.pkce_verifier)
         .await
-        .map_err(|e| GatewayError::SignIn(e.to_string()))?;
+        .map_err(idp_error)?;
     Ok((identity, pending))
+}
+
+/// An IdP that cannot be reached is a 503 the guest can retry; anything else it said is a
+/// failed sign-in.
+fn idp_error(e: crate::idp::oidc::OidcError) -> GatewayError {
+    if e.is_unavailable() {
+        GatewayError::IdpUnavailable(e.to_string())
+    } else {
+        GatewayError::SignIn(e.to_string())
+    }
 }
 
 /// Signs a directory user in: a new session (keyed by the user id, carrying the directory's

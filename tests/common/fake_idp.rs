@@ -60,6 +60,12 @@ pub struct Scenario {
     /// `name` the UserInfo endpoint answers with.
     pub userinfo_name: String,
     pub jwks_fetches: usize,
+    /// `Cache-Control` on the JWKS response.
+    pub jwks_cache_control: Option<&'static str>,
+    /// The JWKS endpoint answers 503.
+    pub jwks_down: bool,
+    /// The token endpoint answers 503 with no JSON, as a proxy in front of a dead IdP does.
+    pub token_down: bool,
 }
 
 pub struct FakeIdp {
@@ -92,6 +98,9 @@ impl FakeIdp {
             userinfo_sub: None,
             userinfo_name: "User One".into(),
             jwks_fetches: 0,
+            jwks_cache_control: None,
+            jwks_down: false,
+            token_down: false,
         }));
         let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let (iss, sc) = (issuer.clone(), scenario.clone());
@@ -139,6 +148,14 @@ fn json(status: StatusCode, v: serde_json::Value) -> Response<Full<Bytes>> {
     r
 }
 
+fn unavailable() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(
+        b"<html>503 Service Unavailable</html>",
+    )));
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r
+}
+
 async fn handle(
     req: Request<Incoming>,
     issuer: String,
@@ -168,8 +185,16 @@ async fn handle(
         "/jwks" => {
             let mut s = sc.lock().expect("scenario");
             s.jwks_fetches += 1;
+            if s.jwks_down {
+                return Ok(unavailable());
+            }
             let keys: Vec<_> = s.published.iter().map(|k| k.jwk()).collect();
-            json(StatusCode::OK, serde_json::json!({ "keys": keys }))
+            let mut r = json(StatusCode::OK, serde_json::json!({ "keys": keys }));
+            if let Some(cc) = s.jwks_cache_control {
+                r.headers_mut()
+                    .insert("cache-control", http::HeaderValue::from_static(cc));
+            }
+            r
         }
         "/authorize" => {
             let code = format!("code-{}", rand::random::<u64>());
@@ -199,6 +224,7 @@ async fn handle(
             );
             r
         }
+        "/token" if sc.lock().expect("scenario").token_down => unavailable(),
         "/token" => {
             let body = req
                 .into_body()
