@@ -35,6 +35,7 @@ fn app() -> AppConfig {
             (HeaderName::from_static("x-remote-groups"), "groups".into()),
         ],
         assertion_header: None,
+        assertion_claims: vec!["email".into(), "name".into(), "groups".into()],
         max_body_bytes: 1 << 20,
         websocket: false,
         preserve_host: false,
@@ -149,12 +150,13 @@ fn bench(c: &mut Criterion) {
     )
     .expect("signer");
     let s = session();
+    let claims = app.assertion_claims.clone();
     c.bench_function("signed_assertion_es256_uncached", |b| {
-        b.iter(|| signer.sign("hr", &s).expect("sign"))
+        b.iter(|| signer.sign("hr", &claims, &s).expect("sign"))
     });
     let key = id.key();
     c.bench_function("signed_assertion_cached", |b| {
-        b.iter(|| signer.assertion(key, "hr", &s).expect("assertion"))
+        b.iter(|| signer.assertion(key, "hr", &claims, &s).expect("assertion"))
     });
 }
 

@@ -116,7 +116,7 @@ impl Gateway {
         }
         if path == "/.well-known/jwks.json" && rt.is_login_host(&ctx.host) {
             *app_label = self.labels.jwks.clone();
-            let mut r = response::json(StatusCode::OK, self.signer.jwks_json().to_string());
+            let mut r = response::json(StatusCode::OK, self.signer.load().jwks_json().to_string());
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=300"),

@@ -49,12 +49,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         config.session.cache_capacity,
         config.session.cache_ttl,
     );
-    let issuer = config.public_url.origin().ascii_serialization();
-    let signer = assertion::AssertionSigner::load_or_create(
-        &config.assertion.signing_key_file,
-        &issuer,
-        config.assertion.ttl.as_secs() as i64,
-    )?;
+    let signer = load_signer(&config)?;
     let pending = config.limits.pending_sign_ins;
     let runtime = Runtime::build(Arc::new(config), &directory)?;
     let gw = Arc::new(Gateway {
@@ -66,7 +61,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         consents: SingleUse::new(FLOW_TTL, pending),
         handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
         metrics: metrics::Metrics::new(),
-        signer,
+        signer: ArcSwap::from_pointee(signer),
         labels: state::FixedLabels::default(),
         tls_certs: Default::default(),
     });
@@ -94,7 +89,9 @@ pub fn reload(gw: &Gateway, path: &Path) -> anyhow::Result<()> {
     {
         tracing::warn!("changed listeners, TLS file paths or database take effect after a restart");
     }
+    let signer = load_signer(&config)?;
     let runtime = Runtime::build(Arc::new(config), &gw.directory)?;
+    gw.signer.store(Arc::new(signer));
     // Renewed certificates are picked up from the files the listeners were started with.
     let certs = gw.tls_certs.lock().map(|c| c.clone()).unwrap_or_default();
     for cert in &certs {
@@ -102,6 +99,15 @@ pub fn reload(gw: &Gateway, path: &Path) -> anyhow::Result<()> {
     }
     gw.runtime.store(Arc::new(runtime));
     Ok(())
+}
+
+/// The assertion signer for a config: its key file (and the previous one, after a rotation).
+fn load_signer(config: &Config) -> anyhow::Result<assertion::AssertionSigner> {
+    assertion::AssertionSigner::load_or_create(
+        &config.assertion.signing_key_file,
+        &config.public_url.origin().ascii_serialization(),
+        config.assertion.ttl.as_secs() as i64,
+    )
 }
 
 /// Reloads on every SIGHUP until the process ends.

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod operator_cli;
-use operator_cli::{ConfigArg, GroupsCommand, GuestsCommand, InviteArgs, KeysCommand};
+use operator_cli::{
+    AssertionKeyCommand, ConfigArg, GroupsCommand, GuestsCommand, InviteArgs, KeysCommand,
+};
 
 // glibc malloc showed up at ~9 % of CPU under load (malloc_consolidate, _int_free);
 // mimalloc keeps the many short-lived per-request allocations thread-local.
@@ -72,6 +74,13 @@ enum Command {
         #[command(flatten)]
         common: ConfigArg,
     },
+    /// Rotate the key that signs the assertions apps verify.
+    AssertionKey {
+        #[command(subcommand)]
+        command: AssertionKeyCommand,
+        #[command(flatten)]
+        common: ConfigArg,
+    },
     /// Run the demo upstream app that shows the headers it receives.
     DemoApp {
         #[arg(long, default_value = "127.0.0.1:9080")]
@@ -108,6 +117,9 @@ fn main() -> ExitCode {
         } => rt.block_on(operator_cli::audit(since, limit, common)),
         Command::AdminKeys { command, common } => {
             rt.block_on(operator_cli::admin_keys(command, common))
+        }
+        Command::AssertionKey { command, common } => {
+            rt.block_on(operator_cli::assertion_key(command, common))
         }
         Command::DemoApp { listen } => {
             init_logging(borderless::config::file::LogFormat::Text);

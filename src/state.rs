@@ -128,7 +128,8 @@ pub struct Gateway {
     pub consents: ConsentStore,
     pub handoffs: HandoffStore,
     pub metrics: Metrics,
-    pub signer: AssertionSigner,
+    /// Swapped on reload, so a rotated key takes over without a restart.
+    pub signer: ArcSwap<AssertionSigner>,
     pub labels: FixedLabels,
     /// Listener certificates, re-read on reload.
     pub tls_certs: std::sync::Mutex<Vec<Arc<crate::server::tls::ReloadableCert>>>,

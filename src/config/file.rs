@@ -276,6 +276,8 @@ pub struct AppSection {
     pub headers: BTreeMap<String, String>,
     /// Send a signed JWT assertion in this header (off when unset).
     pub assertion_header: Option<String>,
+    /// Attributes the assertion carries [default: those `headers` map].
+    pub assertion_claims: Option<Vec<String>>,
     pub max_body_bytes: Option<u64>,
     #[serde(default)]
     pub websocket: bool,

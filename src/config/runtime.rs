@@ -131,6 +131,8 @@ pub struct AppConfig {
     pub allowed_idps: Vec<String>,
     pub headers: Vec<(HeaderName, String)>,
     pub assertion_header: Option<HeaderName>,
+    /// Attributes the assertion carries: only what the app is meant to learn.
+    pub assertion_claims: Vec<String>,
     pub max_body_bytes: u64,
     pub websocket: bool,
     pub preserve_host: bool,
@@ -593,6 +595,10 @@ pub fn validate_for(
                 upstream_ca,
                 auth: app.auth,
                 allowed_idps: app.allowed_idps.clone(),
+                assertion_claims: app
+                    .assertion_claims
+                    .clone()
+                    .unwrap_or_else(|| headers.iter().map(|(_, a)| a.clone()).collect()),
                 headers,
                 assertion_header,
                 max_body_bytes: app.max_body_bytes.unwrap_or(limits.max_body_bytes),

@@ -86,7 +86,10 @@ pub async fn handle(
                 .as_ref()
                 .map(SessionId::key)
                 .ok_or_else(|| GatewayError::internal("session without id"))?;
-            let jwt = gw.signer.assertion(key, &app.id, s)?;
+            let jwt = gw
+                .signer
+                .load()
+                .assertion(key, &app.id, &app.assertion_claims, s)?;
             if let Ok(v) = HeaderValue::from_str(&jwt) {
                 req.headers_mut().insert(h.clone(), v);
             }
