@@ -34,8 +34,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::config::file::FlowStoreKind;
 use crate::session::{SessionManager, SqlSessionStore};
-use crate::signin::flow::{FLOW_TTL, HANDOFF_TTL, SingleUse};
+use crate::signin::flow_store::{Flows, MemoryFlows, SqlFlows};
 use crate::state::{Gateway, Runtime};
 
 /// Builds the gateway: opens the session store (running migrations), loads or creates the
@@ -50,16 +51,17 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         config.session.cache_ttl,
     );
     let signer = load_signer(&config)?;
-    let pending = config.limits.pending_sign_ins;
+    let flows = Flows::new(match config.session.flow_store {
+        FlowStoreKind::Memory => Arc::new(MemoryFlows::new(config.limits.pending_sign_ins)),
+        FlowStoreKind::Database => Arc::new(SqlFlows::new(&db)),
+    });
     let runtime = Runtime::build(Arc::new(config), &directory)?;
     let gw = Arc::new(Gateway {
         runtime: ArcSwap::from_pointee(runtime),
         sessions: Arc::new(sessions),
         access: admission::AccessCache::new(directory.clone()),
         directory,
-        flows: SingleUse::new(FLOW_TTL, pending),
-        consents: SingleUse::new(FLOW_TTL, pending),
-        handoffs: SingleUse::new(HANDOFF_TTL, 100_000),
+        flows,
         metrics: metrics::Metrics::new(),
         signer: ArcSwap::from_pointee(signer),
         labels: state::FixedLabels::default(),
@@ -135,6 +137,9 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
         loop {
             tick.tick().await;
             gw.runtime.load().rate_limits.forget_idle();
+            if let Err(e) = gw.flows.purge_expired().await {
+                tracing::warn!("purging expired sign-in flows failed: {e}");
+            }
             if let Err(e) = gw.sessions.purge_expired().await {
                 tracing::warn!("purging expired sessions failed: {e}");
             }

@@ -22,7 +22,7 @@ use crate::proxy::{
 };
 use crate::rate_limit::RateLimits;
 use crate::session::{Session, SessionId, SessionManager};
-use crate::signin::flow::{ConsentStore, FlowStore, HandoffStore};
+use crate::signin::flow_store::Flows;
 use crate::web::cookies::CookieNames;
 
 /// Everything derived from one config file; swapped atomically on reload.
@@ -124,9 +124,8 @@ pub struct Gateway {
     pub sessions: Arc<SessionManager>,
     pub directory: Directory,
     pub access: AccessCache,
-    pub flows: FlowStore,
-    pub consents: ConsentStore,
-    pub handoffs: HandoffStore,
+    /// Sign-ins between two requests: waiting for the IdP, for consent, for a handoff.
+    pub flows: Flows,
     pub metrics: Metrics,
     /// Swapped on reload, so a rotated key takes over without a restart.
     pub signer: ArcSwap<AssertionSigner>,

@@ -90,7 +90,9 @@ async fn graph_invitation_round_trip_and_immediate_removal() {
     assert!(mail.text.contains("Hello from the API"));
 
     let alice = env.browser();
-    assert_eq!(env.open_link(&alice, &redeem, "alice").await.status(), 200);
+    let r = env.open_link(&alice, &redeem, "alice").await;
+    let st = r.status();
+    assert_eq!(st, 200, "{}", r.text().await.unwrap_or_default());
     let app: serde_json::Value = env
         .consent(&alice, "accept")
         .await

@@ -194,10 +194,22 @@ impl Default for LimitsSection {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowStoreKind {
+    /// This process only: a callback must come back to the instance that started it.
+    Memory,
+    /// The gateway's database: any instance continues any sign-in.
+    Database,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSection {
     pub cookie_name: String,
+    /// Where sign-ins wait between requests [default: `database` on PostgreSQL, where
+    /// several instances share one, else `memory`].
+    pub flow_store: Option<FlowStoreKind>,
     pub lifetime_secs: u64,
     pub cache_capacity: u64,
     pub cache_ttl_secs: u64,
@@ -207,6 +219,7 @@ impl Default for SessionSection {
     fn default() -> Self {
         Self {
             cookie_name: "borderless_session".into(),
+            flow_store: None,
             lifetime_secs: 8 * 3600,
             cache_capacity: 100_000,
             cache_ttl_secs: 300,

@@ -79,6 +79,7 @@ pub struct Limits {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub cookie_name: String,
+    pub flow_store: crate::config::file::FlowStoreKind,
     pub lifetime: Duration,
     pub cache_capacity: u64,
     pub cache_ttl: Duration,
@@ -407,6 +408,13 @@ pub fn validate_for(
     }
     let session = SessionSettings {
         cookie_name: s.cookie_name.clone(),
+        flow_store: s
+            .flow_store
+            .unwrap_or(if database_url.starts_with("postgres") {
+                crate::config::file::FlowStoreKind::Database
+            } else {
+                crate::config::file::FlowStoreKind::Memory
+            }),
         lifetime: Duration::from_secs(s.lifetime_secs),
         cache_capacity: s.cache_capacity,
         cache_ttl: Duration::from_secs(s.cache_ttl_secs.max(1)),

@@ -6,11 +6,27 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Serialized as the address string; deserializing parses it again, so a stored value
+/// cannot smuggle in what `parse` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Address {
     /// `local@domain`, lower-cased (mailbox names are matched case-insensitively).
     normalized: String,
     at: usize,
+}
+
+impl From<Address> for String {
+    fn from(a: Address) -> String {
+        a.normalized
+    }
+}
+
+impl TryFrom<String> for Address {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Address::parse(&s)
+    }
 }
 
 impl Address {

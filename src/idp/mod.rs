@@ -7,7 +7,7 @@ use crate::directory::address::Address;
 use crate::session::Attributes;
 
 /// A verified sign-in result, independent of the protocol that produced it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     pub idp: String,
     /// The address the IdP asserted and whether it vouched for it. Only a verified one is
@@ -22,7 +22,7 @@ pub struct Identity {
 }
 
 /// An email address as an identity provider stated it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub enum IdpEmail {
     #[default]
     None,

@@ -88,7 +88,6 @@ impl OidcError {
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
     pub url: Url,
-    pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
 }
@@ -308,25 +307,26 @@ impl OidcProvider {
         }
     }
 
-    /// Builds the authorization request (PKCE S256, state, nonce).
-    pub async fn start(&self) -> Result<AuthRequest, OidcError> {
+    /// Builds the authorization request (PKCE S256, nonce) with `state`: the id of the flow
+    /// that waits for the callback, a random token of the caller's.
+    pub async fn start(&self, state: &str) -> Result<AuthRequest, OidcError> {
         let d = self.discovered().await?;
+        let state = state.to_string();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = d
             .client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
+                move || CsrfToken::new(state),
                 Nonce::new_random,
             )
             .set_pkce_challenge(challenge);
         for s in self.config.scopes.iter().filter(|s| *s != "openid") {
             req = req.add_scope(Scope::new(s.clone()));
         }
-        let (url, state, nonce) = req.url();
+        let (url, _state, nonce) = req.url();
         Ok(AuthRequest {
             url,
-            state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
         })
@@ -348,10 +348,15 @@ impl OidcProvider {
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
-                // No answer at all, or not one an OAuth server gives (a proxy's 503 page):
-                // the IdP is down, the sign-in itself did nothing wrong.
-                openidconnect::RequestTokenError::Request(_)
-                | openidconnect::RequestTokenError::Parse(..) => {
+                // No answer at all, or not even JSON (a proxy's 503 page): the IdP is down,
+                // the sign-in itself did nothing wrong. JSON that is not a valid token
+                // response is the IdP's answer, and refused as such.
+                openidconnect::RequestTokenError::Request(_) => {
+                    OidcError::Unreachable(error_chain(&e))
+                }
+                openidconnect::RequestTokenError::Parse(_, ref body)
+                    if serde_json::from_slice::<serde_json::Value>(body).is_err() =>
+                {
                     OidcError::Unreachable(error_chain(&e))
                 }
                 _ => OidcError::Exchange(error_chain(&e)),

@@ -39,6 +39,13 @@ pub async fn handle(
     }
 
     let session = gw.session_check(rt, req.headers(), Some(app)).await?;
+    let public = app.auth == AuthMode::None;
+    if let SessionCheck::None { had_cookie } = session
+        && !public
+    {
+        // Before the scrub: the answer reads the browser's binding cookie to add to it.
+        return Ok(signin::require_sign_in(rt, &req, ctx, had_cookie));
+    }
 
     // scrub: computed before anything reads identity from the request.
     // Apps build absolute URLs from X-Forwarded-Host; the default port would only clutter them.
@@ -57,14 +64,12 @@ pub async fn handle(
     );
 
     // session + admission: the cookie was read before the scrub removed it.
-    let public = app.auth == AuthMode::None;
     let (session_id, session) = match session {
         SessionCheck::Admitted(id, s) => (Some(id), Some(s)),
         // An open app serves everyone; it just gets no identity from a refused session.
         _ if public => (None, None),
-        SessionCheck::None { had_cookie } => {
-            return Ok(signin::require_sign_in(rt, &req, ctx, had_cookie));
-        }
+        // Answered above, before the scrub; never forward without a session.
+        SessionCheck::None { .. } => return Err(GatewayError::Unauthorized),
         SessionCheck::Refused(refusal) => {
             let mut resp = rt.refused(refusal.clone()).into_response(&ctx.request_id);
             if refusal.ends_session() {

@@ -1,26 +1,53 @@
-//! Sign-in flow state kept server-side between the redirect to the IdP and the callback, and
-//! handoff codes that carry a session to an app on another host. Both are single-use: taking
-//! one removes it, so a replayed callback or code finds nothing.
+//! The states a sign-in passes through between two requests, as one enum: waiting for the
+//! IdP's callback, waiting for the guest's consent, a session on its way to an app host.
+//! Each is kept server-side in a `FlowStore` (memory, or the database so that any gateway
+//! instance can continue it) under a random id the browser holds in a cookie or the URL,
+//! and each is single-use: taking one removes it, so a replayed callback, consent or
+//! handoff code finds nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use moka::future::Cache;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::session::SessionId;
 pub use crate::token::{is_token, random_token};
 
-/// How long a user may take at the IdP.
+/// How long a user may take at the IdP or on the consent page.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
 /// How long a handoff code lives: one redirect.
 pub const HANDOFF_TTL: Duration = Duration::from_secs(60);
 
-/// A sign-in waiting for the IdP's callback.
-#[derive(Debug)]
+/// One step of a sign-in, waiting for the browser's next request.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Flow {
+    AwaitingIdp(PendingSignIn),
+    AwaitingConsent(PendingConsent),
+    Handoff(Handoff),
+}
+
+impl Flow {
+    pub fn ttl(&self) -> Duration {
+        match self {
+            Self::AwaitingIdp(_) | Self::AwaitingConsent(_) => FLOW_TTL,
+            Self::Handoff(_) => HANDOFF_TTL,
+        }
+    }
+
+    /// A short name for the store and the logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AwaitingIdp(_) => "awaiting_idp",
+            Self::AwaitingConsent(_) => "awaiting_consent",
+            Self::Handoff(_) => "handoff",
+        }
+    }
+}
+
+/// A sign-in waiting for the IdP's callback. Its id is the OAuth `state`.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PendingSignIn {
     pub idp: String,
-    pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
     pub return_to: Url,
@@ -31,7 +58,7 @@ pub struct PendingSignIn {
 }
 
 /// A signed-in identity waiting for the guest to accept an invitation's consent page.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PendingConsent {
     pub identity: crate::idp::Identity,
     pub invitation_id: String,
@@ -42,43 +69,27 @@ pub struct PendingConsent {
 }
 
 /// A session on its way to an app host.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Handoff {
+    #[serde(with = "session_id")]
     pub session: SessionId,
     pub authority: String,
     pub binding: String,
     pub return_to: Url,
 }
 
-pub struct SingleUse<T: Send + Sync + 'static> {
-    cache: Cache<String, Arc<T>>,
-}
+/// A session id travels in the store in its cookie form.
+mod session_id {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-impl<T: Send + Sync + 'static> SingleUse<T> {
-    pub fn new(ttl: Duration, capacity: u64) -> Self {
-        Self {
-            cache: Cache::builder()
-                .time_to_live(ttl)
-                .max_capacity(capacity)
-                .build(),
-        }
+    use crate::session::SessionId;
+
+    pub fn serialize<S: Serializer>(id: &SessionId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&id.to_cookie())
     }
 
-    pub async fn put(&self, value: T) -> String {
-        let id = random_token();
-        self.cache.insert(id.clone(), Arc::new(value)).await;
-        id
-    }
-
-    /// Removes and returns the entry; a second call with the same id gets `None`.
-    pub async fn take(&self, id: &str) -> Option<Arc<T>> {
-        if !is_token(id) {
-            return None;
-        }
-        self.cache.remove(id).await
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionId, D::Error> {
+        let raw = String::deserialize(d)?;
+        SessionId::from_cookie(&raw).ok_or_else(|| D::Error::custom("not a session id"))
     }
 }
-
-pub type FlowStore = SingleUse<PendingSignIn>;
-pub type HandoffStore = SingleUse<Handoff>;
-pub type ConsentStore = SingleUse<PendingConsent>;

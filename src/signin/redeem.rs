@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use url::Url;
 
-use super::flow::{self, PendingConsent};
+use super::flow::{self, Flow, PendingConsent};
 use super::{Choice, page, start_session};
 use crate::admission::{Admission, Step};
 use crate::directory::{Invitation, User};
@@ -46,6 +46,8 @@ struct ConsentPage<'a> {
     name: &'a str,
     email: &'a str,
     idp: &'a str,
+    /// The consent step's id, so that a browser with several open knows which it answers.
+    flow: &'a str,
     request_id: &'a str,
 }
 
@@ -135,6 +137,14 @@ pub async fn redeem_page(
     Ok(resp)
 }
 
+/// Where a sign-in that reaches the consent page goes on to, and the other sign-ins the
+/// browser has open (its flow cookie, without the one that just ended).
+pub struct Waiting<'a> {
+    pub return_to: Url,
+    pub binding: Option<String>,
+    pub open_flows: &'a [&'a str],
+}
+
 /// After the callback: keep the identity aside and ask the guest to accept.
 pub async fn ask_consent(
     gw: &Gateway,
@@ -142,8 +152,7 @@ pub async fn ask_consent(
     ctx: &RequestCtx,
     identity: Identity,
     inv: Invitation,
-    return_to: Url,
-    binding: Option<String>,
+    wait: Waiting<'_>,
 ) -> Result<Response<Body>, GatewayError> {
     let first = |k: &str| identity.attributes.get(k).and_then(|v| v.first()).cloned();
     let name = first("name").unwrap_or_else(|| inv.display_name.clone());
@@ -151,29 +160,33 @@ pub async fn ask_consent(
         .idp(&identity.idp)
         .map(|p| p.config.display_name.clone())
         .unwrap_or_else(|| identity.idp.clone());
+    let id = flow::random_token();
     let html = ConsentPage {
         organization: &rt.config.directory.organization,
         name: &name,
         email: &inv.email,
         idp: &idp_name,
+        flow: &id,
         request_id: &ctx.request_id,
     }
     .render()?;
-    let id = gw
-        .consents
-        .put(PendingConsent {
-            identity,
-            invitation_id: inv.id.clone(),
-            email: inv.email.clone(),
-            name,
-            return_to,
-            binding,
-        })
-        .await;
+    let pending = PendingConsent {
+        identity,
+        invitation_id: inv.id.clone(),
+        email: inv.email.clone(),
+        name,
+        return_to: wait.return_to,
+        binding: wait.binding,
+    };
+    gw.flows.put_as(&id, Flow::AwaitingConsent(pending)).await?;
     let mut resp = response::html(StatusCode::OK, html);
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set(&rt.cookies.flow, &id, flow::FLOW_TTL.as_secs() as i64),
+        cookies::set_list(
+            &rt.cookies.flow,
+            &cookies::with(wait.open_flows, &id),
+            flow::FLOW_TTL.as_secs() as i64,
+        ),
     );
     // The accepted form redirects to the app's host, which `form-action 'self'` would block.
     resp.headers_mut().insert(
@@ -192,15 +205,26 @@ pub async fn consent(
     req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let pending = match crate::web::cookies::value(req.headers(), &rt.cookies.flow) {
-        Some(id) => gw.consents.take(id).await,
+    let open: Vec<String> = cookies::list(req.headers(), &rt.cookies.flow)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let form = read_form(req).await?;
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let decision = field("decision");
+    // The form names its consent step; a client that sends no name (a script) may use the
+    // only open one. Either way this browser must hold it.
+    let id = match field("flow") {
+        Some(id) => Some(id),
+        None if open.len() == 1 => open.first().cloned(),
         None => None,
     };
-    let decision = read_form(req)
-        .await?
-        .into_iter()
-        .find(|(k, _)| k == "decision")
-        .map(|(_, v)| v);
+    let pending = match id.as_deref() {
+        Some(id) if open.iter().any(|o| o == id) => gw.flows.take_consent(id).await?,
+        _ => None,
+    };
+    let open_refs: Vec<&str> = open.iter().map(String::as_str).collect();
+    let remaining = cookies::without(&open_refs, id.as_deref().unwrap_or(""));
     let org = &rt.config.directory.organization;
     let Some(pending) = pending else {
         return Err(GatewayError::notice(
@@ -220,8 +244,14 @@ pub async fn consent(
         )?,
         _ => return Err(GatewayError::BadRequest("unknown consent decision")),
     };
-    resp.headers_mut()
-        .append(header::SET_COOKIE, cookies::clear(&rt.cookies.flow));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set_list(
+            &rt.cookies.flow,
+            &remaining,
+            flow::FLOW_TTL.as_secs() as i64,
+        ),
+    );
     Ok(resp)
 }
 

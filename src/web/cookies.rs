@@ -60,3 +60,67 @@ pub fn value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
         .next()
 }
+
+/// Most steps one browser keeps open at once in a list cookie (sign-ins in several tabs);
+/// adding another drops the oldest.
+pub const MAX_LISTED: usize = 4;
+
+/// The ids in a list cookie (`id.id.id`, oldest first); malformed entries are skipped.
+pub fn list<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    value(headers, name)
+        .map(|v| v.split('.').filter(|t| crate::token::is_token(t)).collect())
+        .unwrap_or_default()
+}
+
+/// `Set-Cookie` for a list cookie holding `ids` (cleared when empty).
+pub fn set_list(name: &str, ids: &[&str], max_age_secs: i64) -> HeaderValue {
+    if ids.is_empty() {
+        return clear(name);
+    }
+    let start = ids.len().saturating_sub(MAX_LISTED);
+    set(name, &ids[start..].join("."), max_age_secs)
+}
+
+/// `ids` with `id` appended.
+pub fn with<'a>(ids: &[&'a str], id: &'a str) -> Vec<&'a str> {
+    let mut v: Vec<&str> = ids.iter().copied().filter(|t| *t != id).collect();
+    v.push(id);
+    v
+}
+
+/// `ids` without `id`.
+pub fn without<'a>(ids: &[&'a str], id: &str) -> Vec<&'a str> {
+    ids.iter().copied().filter(|t| *t != id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_cookies_keep_the_newest_ids() {
+        let ids: Vec<String> = (0..6).map(|_| crate::token::random_token()).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let header = set_list("n", &refs, 60);
+        let value = header.to_str().expect("ascii");
+        let kept = value
+            .strip_prefix("n=")
+            .and_then(|v| v.split(';').next())
+            .expect("value");
+        assert_eq!(kept, refs[2..].join("."));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("n={kept}.not-a-token")).expect("cookie"),
+        );
+        assert_eq!(list(&h, "n"), refs[2..].to_vec());
+        assert_eq!(without(&refs[..2], refs[0]), vec![refs[1]]);
+        assert_eq!(with(&refs[..2], refs[0]), vec![refs[1], refs[0]]);
+        assert!(
+            set_list("n", &[], 60)
+                .to_str()
+                .expect("ascii")
+                .contains("Max-Age=0")
+        );
+    }
+}

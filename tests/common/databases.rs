@@ -1,5 +1,5 @@
 //! The databases a store test runs against: a fresh SQLite file always, and a fresh
-//! PostgreSQL database when `BORDERLESS_TEST_POSTGRES_URL` names a server (CI always does).
+//! PostgreSQL database on the server `BORDERLESS_TEST_POSTGRES_URL` names (required).
 
 use std::path::Path;
 
@@ -15,10 +15,20 @@ pub async fn test_databases(dir: &Path) -> Vec<(&'static str, String)> {
     out
 }
 
-/// A new, empty PostgreSQL database on the test server, or `None` without one.
+/// A new, empty PostgreSQL database on the test server. Without a server the tests fail,
+/// never skip quietly: `bash .ci/run` starts one (or run `bash .ci/postgres` and export the
+/// URL it prints); `BORDERLESS_TEST_SKIP_POSTGRES=1` skips on purpose.
 pub async fn postgres_database() -> Option<String> {
     use sqlx::Connection;
-    let admin = std::env::var("BORDERLESS_TEST_POSTGRES_URL").ok()?;
+    let Ok(admin) = std::env::var("BORDERLESS_TEST_POSTGRES_URL") else {
+        if std::env::var("BORDERLESS_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+            return None;
+        }
+        panic!(
+            "BORDERLESS_TEST_POSTGRES_URL is not set: run `bash .ci/run`, or export the URL \
+             `bash .ci/postgres` prints (BORDERLESS_TEST_SKIP_POSTGRES=1 skips PostgreSQL)"
+        );
+    };
     let name = format!("borderless_test_{}", uuid_like());
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await

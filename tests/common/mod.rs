@@ -80,6 +80,8 @@ pub async fn start_echo() -> SocketAddr {
 pub struct TestGateway {
     pub gw: Arc<Gateway>,
     pub port: u16,
+    /// Where the listener is bound (127.0.0.1 unless a test put a second instance beside).
+    pub bound: SocketAddr,
     pub dir: Arc<tempfile::TempDir>,
     pub pki: Arc<TestPki>,
     pub config_path: PathBuf,
@@ -89,11 +91,22 @@ pub struct TestGateway {
 
 /// The part of every test config that is about the test machine, not the feature under test.
 pub fn base_toml(port: u16, dir: &Path, pki: &TestPki, limits: &str) -> String {
+    base_toml_on(
+        port,
+        dir,
+        pki,
+        limits,
+        &format!("sqlite://{}", dir.join("borderless.db").display()),
+    )
+}
+
+/// `base_toml` with another database.
+pub fn base_toml_on(port: u16, dir: &Path, pki: &TestPki, limits: &str, db: &str) -> String {
     format!(
         r#"version = 1
 [gateway]
 public_url = "https://{LOGIN_HOST}:{port}"
-database_url = "sqlite://{db}"
+database_url = "{db}"
 
 [[listener]]
 bind = "127.0.0.1:{port}"
@@ -106,7 +119,6 @@ tls_key = "{key}"
 [assertion]
 signing_key_file = "{dir}/assertion.pem"
 "#,
-        db = dir.join("borderless.db").display(),
         cert = pki.cert_path.display(),
         key = pki.key_path.display(),
         dir = dir.display(),
@@ -120,6 +132,8 @@ pub struct GatewaySlot {
     pub port: u16,
     pub dir: Arc<tempfile::TempDir>,
     pub pki: Arc<TestPki>,
+    /// The database instead of the directory's SQLite file.
+    pub database_url: Option<String>,
 }
 
 impl GatewaySlot {
@@ -140,6 +154,22 @@ impl GatewaySlot {
             port,
             dir,
             pki,
+            database_url: None,
+        }
+    }
+
+    /// A second instance beside `first`: same port (so the same public URL) on another
+    /// loopback address, same directory and certificate.
+    pub async fn beside(first: &TestGateway, ip: std::net::IpAddr) -> GatewaySlot {
+        let tcp = TcpListener::bind((ip, first.port))
+            .await
+            .expect("bind second instance");
+        GatewaySlot {
+            tcp,
+            port: first.port,
+            dir: first.dir.clone(),
+            pki: first.pki.clone(),
+            database_url: None,
         }
     }
 
@@ -154,13 +184,19 @@ impl GatewaySlot {
             port,
             dir,
             pki,
+            database_url,
         } = self;
+        let db = database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("borderless.db").display()));
         let toml = format!(
             "{}\n{}",
-            base_toml(port, dir.path(), &pki, limits),
+            base_toml_on(port, dir.path(), &pki, limits, &db),
             sections
         );
-        let config_path = dir.path().join(format!("gateway-{port}.toml"));
+        let bound = tcp.local_addr().expect("addr");
+        let ip = bound.ip();
+        let config_path = dir.path().join(format!("gateway-{ip}-{port}.toml"));
         std::fs::write(&config_path, &toml).expect("write config");
         let config = borderless::config::load(&config_path)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{toml}"));
@@ -189,6 +225,7 @@ impl GatewaySlot {
         TestGateway {
             gw,
             port,
+            bound,
             dir,
             pki,
             config_path,
@@ -211,7 +248,7 @@ impl TestGateway {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.bound
     }
 
     /// A browser-like client: cookie jar, follows redirects, trusts the test CA.

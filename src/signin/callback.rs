@@ -1,0 +1,153 @@
+//! `/callback/{idp}`: the IdP's answer, checked against the flow it belongs to, then the
+//! admission decision.
+
+use http::header::{self};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use subtle::ConstantTimeEq;
+
+use super::complete::start_session;
+use super::flow::{self, PendingSignIn};
+use super::redeem;
+use crate::admission::{Admission, Step};
+use crate::error::GatewayError;
+use crate::idp::Identity;
+use crate::response::Body;
+use crate::state::{Gateway, RequestCtx, Runtime};
+use crate::web::{cookies, query};
+
+/// `/callback/{idp}`: state → code exchange (PKCE) → ID token → UserInfo → session.
+pub(super) async fn callback(
+    gw: &Gateway,
+    rt: &Runtime,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx,
+    idp: &str,
+) -> Result<Response<Body>, GatewayError> {
+    // `state` names the flow; this browser must have started it (its flow cookie lists it).
+    // Every flow the query names is taken (deleted) before anything else, even when the
+    // query is refused below, so no failure leaves state to retry against.
+    let open = cookies::list(req.headers(), &rt.cookies.flow);
+    let states: Vec<String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+    let mut pending = None;
+    for s in &states {
+        if open
+            .iter()
+            .any(|o| bool::from(o.as_bytes().ct_eq(s.as_bytes())))
+        {
+            let taken = gw.flows.take_sign_in(s).await?;
+            pending = pending.or(taken);
+        }
+    }
+    let remaining: Vec<&str> = open
+        .iter()
+        .copied()
+        .filter(|o| !states.iter().any(|s| s == o))
+        .collect();
+    let q =
+        query::parse_unique(req.uri().query()).map_err(|e| GatewayError::SignIn(e.to_string()))?;
+    let result = finish_callback(rt, &q, idp, pending.as_ref()).await;
+    let metric_idp = if rt.idp(idp).is_some() {
+        idp
+    } else {
+        "unknown"
+    };
+    let mut resp = match result {
+        Ok((identity, pending)) => {
+            gw.metrics.signin(metric_idp, "success");
+            tracing::info!(target: "borderless::security", idp, subject = %identity.subject, "signed in at the IdP");
+            let step = Step::SignedIn {
+                identity: &identity,
+                redeem: pending.redeem.as_deref(),
+            };
+            match gw.gate(rt).admit(step).await? {
+                Ok(Admission::SignIn(user)) => {
+                    start_session(
+                        gw,
+                        rt,
+                        identity,
+                        &user,
+                        &pending.return_to,
+                        pending.binding.as_deref(),
+                    )
+                    .await?
+                }
+                Ok(Admission::Consent(inv)) => {
+                    // The consent step joins this browser's open flows in place of this one.
+                    let wait = redeem::Waiting {
+                        return_to: pending.return_to.clone(),
+                        binding: pending.binding.clone(),
+                        open_flows: &remaining,
+                    };
+                    return redeem::ask_consent(gw, rt, ctx, identity, inv, wait).await;
+                }
+                Ok(other) => {
+                    return Err(GatewayError::internal(format!(
+                        "unexpected admission after sign-in: {other:?}"
+                    )));
+                }
+                Err(refusal) => rt.refused(refusal).into_response(&ctx.request_id),
+            }
+        }
+        Err(e) => {
+            gw.metrics.signin(metric_idp, "failure");
+            e.into_response(&ctx.request_id)
+        }
+    };
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set_list(
+            &rt.cookies.flow,
+            &remaining,
+            flow::FLOW_TTL.as_secs() as i64,
+        ),
+    );
+    Ok(resp)
+}
+
+pub(super) async fn finish_callback<'p>(
+    rt: &Runtime,
+    q: &std::collections::HashMap<String, String>,
+    idp: &str,
+    pending: Option<&'p PendingSignIn>,
+) -> Result<(Identity, &'p PendingSignIn), GatewayError> {
+    let pending = pending
+        .ok_or_else(|| GatewayError::SignIn("no sign-in in progress for this browser".into()))?;
+    if pending.idp != idp {
+        return Err(GatewayError::SignIn(format!(
+            "callback for {idp} but the flow started at {}",
+            pending.idp
+        )));
+    }
+    if let Some(err) = q.get("error") {
+        return Err(GatewayError::SignIn(format!(
+            "provider returned error `{err}`: {}",
+            q.get("error_description").map(String::as_str).unwrap_or("")
+        )));
+    }
+    let code = q
+        .get("code")
+        .ok_or_else(|| GatewayError::SignIn("missing code".into()))?;
+    let provider = rt
+        .idp(idp)
+        .ok_or_else(|| GatewayError::SignIn(format!("unknown idp {idp}")))?;
+    let identity = provider
+        .finish(code, &pending.nonce, &pending.pkce_verifier)
+        .await
+        .map_err(idp_error)?;
+    Ok((identity, pending))
+}
+
+/// An IdP that cannot be reached is a 503 the guest can retry; anything else it said is a
+/// failed sign-in.
+pub(super) fn idp_error(e: crate::idp::oidc::OidcError) -> GatewayError {
+    if e.is_unavailable() {
+        GatewayError::IdpUnavailable(e.to_string())
+    } else {
+        GatewayError::SignIn(e.to_string())
+    }
+}
