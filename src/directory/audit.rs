@@ -76,7 +76,7 @@ impl Directory {
         target: Option<&str>,
         detail: serde_json::Value,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         record(&mut tx, actor, action, target, detail).await?;
         tx.commit().await?;
         Ok(())

@@ -66,7 +66,7 @@ impl Directory {
             )));
         }
         let id = super::new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO groups (id, name, description, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -155,7 +155,7 @@ impl Directory {
 
     pub async fn delete_group(&self, actor: &Actor, key: &str) -> Result<(), DirectoryError> {
         let g = self.group(key).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let members: Vec<String> =
             sqlx::query("SELECT user_id FROM group_members WHERE group_id = $1")
                 .bind(&g.id)
@@ -196,7 +196,7 @@ impl Directory {
         add: bool,
     ) -> Result<(), DirectoryError> {
         let g = self.group(group).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if add {
             sqlx::query(
                 "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) \
@@ -235,7 +235,7 @@ impl Directory {
         principal: Principal<'_>,
         add: bool,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if add {
             sqlx::query(
                 "INSERT INTO assignments (app, principal_type, principal_id, created_at) \

@@ -154,7 +154,7 @@ impl Directory {
         actor: &Actor,
         new: &NewInvitation<'_>,
     ) -> Result<Invited, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let out = invite_in(&mut tx, actor, new).await?;
         tx.commit().await?;
         Ok(out)
@@ -166,7 +166,7 @@ impl Directory {
         actor: &Actor,
         rows: &[NewInvitation<'_>],
     ) -> Result<Vec<Invited>, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut out = Vec::with_capacity(rows.len());
         for new in rows {
             out.push(invite_in(&mut tx, actor, new).await?);
@@ -231,7 +231,7 @@ impl Directory {
     ) -> Result<Result<User, RedeemRefusal>, DirectoryError> {
         let (idp, issuer, subject) = identity;
         let t = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let taken = sqlx::query(
             "UPDATE invitations SET status = 'Accepted', redeemed_at = $1 \
              WHERE id = $2 AND status = 'PendingAcceptance' AND expires_at > $1 \
@@ -321,7 +321,7 @@ impl Directory {
             .next()
             .ok_or_else(|| DirectoryError::NotFound(format!("invitation for {}", user.mail)))?;
         let secret = crate::token::random_token();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE invitations SET status = 'Revoked' \
              WHERE user_id = $1 AND status = 'PendingAcceptance' AND id <> $2",

@@ -42,7 +42,7 @@ impl Directory {
         }
         let secret = format!("{KEY_PREFIX}{}", crate::token::random_token());
         let id = super::new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT DO NOTHING",
@@ -98,7 +98,7 @@ impl Directory {
 
     /// Revokes a key by name or id.
     pub async fn revoke_admin_key(&self, actor: &Actor, key: &str) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query(
             "UPDATE admin_keys SET revoked_at = $1 \
              WHERE (id = $2 OR name = $2) AND revoked_at IS NULL",

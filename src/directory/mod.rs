@@ -13,7 +13,7 @@ pub mod users;
 
 use sqlx::AnyPool;
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 
 pub use audit::AuditEvent;
 pub use invitations::{EmailStatus, Invitation, InvitationStatus};
@@ -65,12 +65,27 @@ impl Actor {
 #[derive(Clone, Debug)]
 pub struct Directory {
     pub(crate) pool: AnyPool,
+    backend: Backend,
 }
 
 impl Directory {
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
+            backend: db.backend,
+        }
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at `BEGIN
+    /// IMMEDIATE`: a deferred transaction that read first and then tries to write after
+    /// another process committed fails at once with "database is locked" (its snapshot is
+    /// stale, so the busy timeout cannot help); an immediate one waits its turn instead.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
         }
     }
 
@@ -96,4 +111,45 @@ pub(crate) fn json_list(v: &[String]) -> String {
 
 pub(crate) fn parse_json_list(s: &str) -> Result<Vec<String>, DirectoryError> {
     serde_json::from_str(s).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write transaction that read first, while another process commits a write: with a
+    /// deferred BEGIN its own write would fail at once (stale snapshot); with IMMEDIATE the
+    /// other writer waits for it, and both succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_transaction_never_fails_on_another_writer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let ours = Directory::open(&url).await.expect("open");
+        let theirs = Directory::open(&url).await.expect("open");
+        let mut tx = ours.write_tx().await.expect("begin");
+        sqlx::query("SELECT COUNT(*) FROM revocations")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("read");
+        let other = tokio::spawn(async move {
+            sqlx::query("INSERT INTO revocations (user_id, at) VALUES ('them', 0)")
+                .execute(theirs.pool())
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO revocations (user_id, at) VALUES ('us', 0)")
+            .execute(&mut *tx)
+            .await
+            .expect("our write after theirs began");
+        tx.commit().await.expect("commit");
+        other
+            .await
+            .expect("join")
+            .expect("their write waited and succeeded");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations")
+            .fetch_one(ours.pool())
+            .await
+            .expect("count");
+        assert_eq!(n, 2);
+    }
 }

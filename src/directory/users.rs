@@ -225,7 +225,7 @@ impl Directory {
         display_name: &str,
         identity: (&str, &str, &str),
     ) -> Result<User, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id = insert(
             &mut tx,
             &NewUser {
@@ -269,7 +269,7 @@ impl Directory {
         user_id: &str,
         disabled: bool,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
             .bind(i64::from(disabled))
             .bind(user_id)
@@ -302,7 +302,7 @@ impl Directory {
         user_id: &str,
         expires_at: Option<i64>,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("UPDATE users SET expires_at = $1 WHERE id = $2")
             .bind(expires_at)
             .bind(user_id)
@@ -337,7 +337,7 @@ impl Directory {
             .user(user_id)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("user {user_id}")))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         end_sessions(&mut tx, user_id).await?;
         sqlx::query("DELETE FROM assignments WHERE principal_type = 'user' AND principal_id = $1")
             .bind(user_id)
@@ -366,7 +366,7 @@ impl Directory {
         actor: &Actor,
         user_id: &str,
     ) -> Result<User, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query(
             "UPDATE users SET state = 'PendingAcceptance', idp = NULL, issuer = NULL, \
              subject = NULL, redeemed_at = NULL WHERE id = $1 AND user_type = 'Guest'",

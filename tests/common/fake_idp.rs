@@ -253,6 +253,11 @@ async fn handle(
             claims.insert("email".into(), "user1@partner.test".into());
             claims.insert("email_verified".into(), true.into());
             (s.mutate)(&mut claims);
+            // The access token names its subject, so UserInfo answers for the same one.
+            let access_token = format!(
+                "at.{}",
+                claims.get("sub").and_then(|v| v.as_str()).unwrap_or("")
+            );
             let id_token = if s.alg_none {
                 let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
                 let p = URL_SAFE_NO_PAD.encode(serde_json::Value::Object(claims).to_string());
@@ -267,12 +272,22 @@ async fn handle(
             };
             json(
                 StatusCode::OK,
-                serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 300, "id_token": id_token }),
+                serde_json::json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": 300, "id_token": id_token }),
             )
         }
         "/userinfo" => {
+            let token_sub = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer at."))
+                .map(str::to_string);
             let s = sc.lock().expect("scenario");
-            let sub = s.userinfo_sub.clone().unwrap_or_else(|| "user-1".into());
+            let sub = s
+                .userinfo_sub
+                .clone()
+                .or(token_sub)
+                .unwrap_or_else(|| "user-1".into());
             json(
                 StatusCode::OK,
                 serde_json::json!({ "sub": sub, "email": "user1@partner.test", "name": s.userinfo_name, "groups": ["g1", "g2"] }),
