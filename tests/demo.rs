@@ -31,7 +31,7 @@ struct Demo {
 impl Drop for Demo {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.pgid)])
+            .args(["-TERM", "--", &format!("-{}", self.pgid)])
             .status();
     }
 }
