@@ -182,8 +182,10 @@ pub fn normalize_authority(raw: &str) -> Option<String> {
             None => (raw, None),
         }
     };
+    // One trailing dot (the DNS root) is the same name; two are no name.
     let host = host.strip_suffix('.').unwrap_or(host);
     let valid_name = !host.is_empty()
+        && !host.ends_with('.')
         && host.len() <= 253
         && (host.starts_with('[')
             || host
