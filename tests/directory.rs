@@ -45,7 +45,7 @@ fn session_for(user_id: &str) -> Session {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_redeem_reset_remove_on_every_backend() {
     let dir = tempfile::tempdir().expect("dir");
     for (backend, url) in common::databases::test_databases(dir.path()).await {
@@ -115,11 +115,23 @@ async fn invite_redeem_reset_remove_on_every_backend() {
             Err(RedeemRefusal::Revoked)
         );
 
-        // Two racing redemptions of one link: exactly one wins.
-        let (a, b) = tokio::join!(
-            d.redeem(&fresh.id, ("op", "https://op.test", "alice")),
-            d.redeem(&fresh.id, ("op", "https://op.test", "alice")),
-        );
+        // Two racing redemptions of one link, on two threads released at once: exactly
+        // one wins.
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (d, id, barrier) = (d.clone(), fresh.id.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    d.redeem(&id, ("op", "https://op.test", "alice")).await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for r in racers {
+            results.push(r.await.expect("join"));
+        }
+        let (b, a) = (results.pop().expect("b"), results.pop().expect("a"));
         let wins = [a.expect("a"), b.expect("b")]
             .iter()
             .filter(|r| r.is_ok())

@@ -307,7 +307,7 @@ async fn consent_from_another_site_is_refused() {
     assert_eq!(shown["user"]["externalUserState"], "PendingAcceptance");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tabs_racing_on_one_link_redeem_once() {
     let mut env = GuestEnv::start().await;
     env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
@@ -316,7 +316,31 @@ async fn two_tabs_racing_on_one_link_redeem_once() {
     let (a, b) = (env.browser(), env.browser());
     assert_eq!(env.open_link(&a, &link, "alice").await.status(), 200);
     assert_eq!(env.open_link(&b, &link, "alice").await.status(), 200);
-    let (ra, rb) = tokio::join!(env.consent(&a, "accept"), env.consent(&b, "accept"));
+    // Both consents leave at the same moment, on two threads.
+    let url = env.gw.url(LOGIN_HOST, "/.borderless/consent");
+    let origin = env.gw.url(LOGIN_HOST, "");
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let racers: Vec<_> = [a, b]
+        .into_iter()
+        .map(|client| {
+            let (url, origin, barrier) = (url.clone(), origin.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                client
+                    .post(url)
+                    .header("origin", origin)
+                    .form(&[("decision", "accept")])
+                    .send()
+                    .await
+                    .expect("consent")
+            })
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for r in racers {
+        responses.push(r.await.expect("join"));
+    }
+    let (rb, ra) = (responses.pop().expect("b"), responses.pop().expect("a"));
     // Both tabs are the same person: both end up in the app, one redemption happened.
     for r in [ra, rb] {
         let app = json_of(r).await;
@@ -466,6 +490,19 @@ async fn until_session_ends(client: &reqwest::Client, app: &str, what: &str) {
     loop {
         let r = client.get(app).send().await.expect("app");
         if r.url().host_str() != Some(APP_HOST) || r.status() != 200 {
+            // Ended means: sent to sign in again (the IdP, or our sign-in pages), or the
+            // sign-in that followed refused with its code. A 500 or 502 is not an end.
+            let (status, url) = (r.status().as_u16(), r.url().clone());
+            let body = r.text().await.unwrap_or_default();
+            let signing_in = status == 200
+                && (url.host_str() == Some("127.0.0.1")
+                    || (url.host_str() == Some(LOGIN_HOST)
+                        && url.path().starts_with("/.borderless/")));
+            let refused = status == 403 && body.contains("<code>");
+            assert!(
+                signing_in || refused,
+                "{what}: expected sign-in or a refusal, got {status} at {url}"
+            );
             return;
         }
         assert!(

@@ -78,27 +78,43 @@ async fn cookie_is_opaque_host_only_and_renewed_at_every_sign_in() {
         );
     }
 
-    // Signing in again issues a new id (no fixation), and a planted id is never adopted.
+    // Signing in again issues a new id (no fixation), and a planted id is never adopted:
+    // an attacker plants a session cookie on both hosts of the browser that then signs in.
     let first = session_id(&b.cookies_for(&gw.url(LOGIN_HOST, "/"))).expect("first id");
     let planted = "A".repeat(43);
-    let r = manual
-        .get(gw.url(LOGIN_HOST, "/.borderless/signin/fake"))
-        .header("cookie", format!("__Host-borderless_session={planted}"))
-        .send()
-        .await
-        .expect("planted");
-    assert_eq!(r.status(), 302);
-    let fresh = gw.browser();
-    let r = fresh
+    let victim = gw.browser();
+    for host in [LOGIN_HOST, APP_HOST] {
+        let url = url::Url::parse(&gw.url(host, "/")).expect("url");
+        victim.jar.add_cookie_str(
+            &format!("__Host-borderless_session={planted}; Path=/; Secure"),
+            &url,
+        );
+    }
+    assert_eq!(
+        session_id(&victim.cookies_for(&gw.url(APP_HOST, "/"))).as_deref(),
+        Some(planted.as_str()),
+        "the planted cookie is in the browser"
+    );
+    let r = victim
         .client
         .get(gw.url(APP_HOST, "/"))
         .send()
         .await
-        .expect("second sign-in");
+        .expect("sign-in with a planted cookie");
     assert_eq!(r.status(), 200);
-    let second = session_id(&fresh.cookies_for(&gw.url(LOGIN_HOST, "/"))).expect("second id");
-    assert_ne!(first, second);
-    assert_ne!(second, planted);
+    for host in [LOGIN_HOST, APP_HOST] {
+        let now = session_id(&victim.cookies_for(&gw.url(host, "/"))).expect("session id");
+        assert_ne!(now, planted, "{host} adopted the planted id");
+        assert_ne!(now, first);
+    }
+    // The planted id names no session.
+    let r = manual
+        .get(gw.url(APP_HOST, "/"))
+        .header("cookie", format!("__Host-borderless_session={planted}"))
+        .send()
+        .await
+        .expect("planted alone");
+    assert_eq!(r.status(), 302);
     gw.stop().await;
 }
 

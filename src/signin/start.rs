@@ -67,13 +67,24 @@ pub(super) async fn signin(
         return complete(gw, rt, id, &return_to, binding.as_deref()).await;
     }
 
+    // Offer only the providers the destination app admits (`allowed_idps`).
+    let target_app = return_to::authority_of(&return_to)
+        .and_then(|a| rt.router.route_normalized(&a, return_to.path()).cloned());
+    let offered: Vec<&std::sync::Arc<crate::idp::oidc::OidcProvider>> = rt
+        .idps
+        .iter()
+        .filter(|p| {
+            target_app.as_ref().is_none_or(|app| {
+                app.allowed_idps.is_empty() || app.allowed_idps.contains(&p.config.id)
+            })
+        })
+        .collect();
     let provider = match idp {
         Some(id) => rt.idp(id).ok_or(GatewayError::NotFound)?.clone(),
-        None if rt.idps.is_empty() => return Err(GatewayError::NotFound),
-        None if rt.idps.len() == 1 => rt.idps[0].clone(),
+        None if offered.is_empty() => return Err(GatewayError::NotFound),
+        None if offered.len() == 1 => offered[0].clone(),
         None => {
-            let choices = rt
-                .idps
+            let choices = offered
                 .iter()
                 .map(|p| {
                     let mut href = format!("/.borderless/signin/{}", p.config.id);
