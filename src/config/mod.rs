@@ -1,11 +1,19 @@
-//! Configuration: the TOML file format (`file`), the validated runtime config (`runtime`) and
-//! errors that name the file, line and key (`errors`).
+//! Configuration: the TOML file format (`file`), the validated runtime config (`runtime`,
+//! which checks the `[gateway]` section and hands each other section to its own module:
+//! `listeners`, `limits`, `session`, `idps`, `apps`, `directory`) and errors that name the
+//! file, line and key (`errors`).
 
+mod apps;
 mod directory;
 pub mod errors;
 pub mod file;
+mod idps;
+mod limits;
+mod listeners;
+mod names;
 pub mod runtime;
 mod secrets;
+mod session;
 
 use std::path::Path;
 

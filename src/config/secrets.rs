@@ -67,3 +67,11 @@ pub(super) fn resolve_secret(
         }
     }
 }
+
+/// What the config is loaded for: serving needs every secret; the directory commands of the
+/// CLI never talk to an identity provider, so they do not need the IdPs' client secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Serve,
+    Directory,
+}
