@@ -54,7 +54,17 @@ async fn invite_and_redeem(env: &mut GuestEnv, client: &reqwest::Client) -> serd
 
 #[tokio::test]
 async fn cli_invitation_mail_link_consent_lands_on_the_app_as_guest() {
-    let mut env = GuestEnv::start().await;
+    cli_invitation_mail_link_consent_lands_on_the_app_as_guest_on(Options::default()).await;
+}
+
+/// The same on PostgreSQL, where the revocation feed can see numbers out of order.
+#[tokio::test]
+async fn cli_invitation_mail_link_consent_lands_on_the_app_as_guest_on_postgres() {
+    cli_invitation_mail_link_consent_lands_on_the_app_as_guest_on(Options::postgres().await).await;
+}
+
+async fn cli_invitation_mail_link_consent_lands_on_the_app_as_guest_on(opts: Options) {
+    let mut env = GuestEnv::start_with(opts).await;
     let client = env.browser();
     let out = env
         .cli_json(&[
@@ -155,7 +165,18 @@ async fn cli_invitation_mail_link_consent_lands_on_the_app_as_guest() {
 
 #[tokio::test]
 async fn assignment_through_a_group_opens_the_app_on_the_next_request() {
-    let mut env = GuestEnv::start().await;
+    assignment_through_a_group_opens_the_app_on_the_next_request_on(Options::default()).await;
+}
+
+/// The same on PostgreSQL, where the revocation feed can see numbers out of order.
+#[tokio::test]
+async fn assignment_through_a_group_opens_the_app_on_the_next_request_on_postgres() {
+    assignment_through_a_group_opens_the_app_on_the_next_request_on(Options::postgres().await)
+        .await;
+}
+
+async fn assignment_through_a_group_opens_the_app_on_the_next_request_on(opts: Options) {
+    let mut env = GuestEnv::start_with(opts).await;
     let client = env.browser();
     invite_and_redeem(&mut env, &client).await;
     let wiki = env.gw.url(OTHER_HOST, "/");
@@ -309,7 +330,17 @@ async fn consent_from_another_site_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tabs_racing_on_one_link_redeem_once() {
-    let mut env = GuestEnv::start().await;
+    two_tabs_racing_on_one_link_redeem_once_on(Options::default()).await;
+}
+
+/// The same on PostgreSQL, where the revocation feed can see numbers out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_racing_on_one_link_redeem_once_on_postgres() {
+    two_tabs_racing_on_one_link_redeem_once_on(Options::postgres().await).await;
+}
+
+async fn two_tabs_racing_on_one_link_redeem_once_on(opts: Options) {
+    let mut env = GuestEnv::start_with(opts).await;
     env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
         .await;
     let link = env.smtp().next_mail().await.redeem_link();
@@ -443,7 +474,17 @@ async fn pinned_identity_is_the_only_way_in_until_reset() {
 
 #[tokio::test]
 async fn removal_and_disable_end_active_sessions() {
-    let mut env = GuestEnv::start().await;
+    removal_and_disable_end_active_sessions_on(Options::default()).await;
+}
+
+/// The same on PostgreSQL, where the revocation feed can see numbers out of order.
+#[tokio::test]
+async fn removal_and_disable_end_active_sessions_on_postgres() {
+    removal_and_disable_end_active_sessions_on(Options::postgres().await).await;
+}
+
+async fn removal_and_disable_end_active_sessions_on(opts: Options) {
+    let mut env = GuestEnv::start_with(opts).await;
     let alice = env.browser();
     invite_and_redeem(&mut env, &alice).await;
     let app = env.gw.url(APP_HOST, "/");

@@ -42,6 +42,18 @@ pub struct Options {
     pub extra: String,
     /// The body of the `[limits]` section.
     pub limits: String,
+    /// The database instead of a fresh SQLite file.
+    pub database_url: Option<String>,
+}
+
+impl Options {
+    /// A fresh PostgreSQL database (see `databases::postgres_database`).
+    pub async fn postgres() -> Options {
+        Options {
+            database_url: super::databases::postgres_database().await,
+            ..Default::default()
+        }
+    }
 }
 
 impl GuestEnv {
@@ -51,7 +63,8 @@ impl GuestEnv {
 
     pub async fn start_with(opts: Options) -> GuestEnv {
         let echo = start_echo().await;
-        let slot = GatewaySlot::new().await;
+        let mut slot = GatewaySlot::new().await;
+        slot.database_url = opts.database_url.clone();
         let idp = NodeIdp::start(&slot.login_url(), "partner", "partner-secret", accounts()).await;
         let (smtp, smtp_port) = match opts.smtp_port {
             Some(p) => (None, p),
