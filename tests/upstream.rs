@@ -148,6 +148,159 @@ async fn large_bodies_stream_both_ways() {
     gw.stop().await;
 }
 
+/// An upstream that proves streaming in both directions: `/download` sends its first chunk
+/// and holds the last until told; `/upload` says when it has the first bytes of the body.
+struct StreamingUpstream {
+    addr: std::net::SocketAddr,
+    release_download: Arc<tokio::sync::Notify>,
+    upload_started: Arc<tokio::sync::Notify>,
+}
+
+async fn streaming_upstream() -> StreamingUpstream {
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use hyper::body::Frame;
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let release_download = Arc::new(tokio::sync::Notify::new());
+    let upload_started = Arc::new(tokio::sync::Notify::new());
+    let (release, started) = (release_download.clone(), upload_started.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = l.accept().await {
+            let (release, started) = (release.clone(), started.clone());
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (release, started) = (release.clone(), started.clone());
+                        async move {
+                            let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
+                            if req.uri().path() == "/download" {
+                                tokio::spawn(async move {
+                                    let _ = tx
+                                        .send(Ok(Frame::data(Bytes::from_static(b"first-chunk;"))))
+                                        .await;
+                                    release.notified().await;
+                                    let _ = tx
+                                        .send(Ok(Frame::data(Bytes::from_static(b"last-chunk"))))
+                                        .await;
+                                });
+                            } else {
+                                let mut body = req.into_body();
+                                let mut total = 0usize;
+                                while let Some(Ok(frame)) = body.frame().await {
+                                    if let Some(d) = frame.data_ref() {
+                                        if total == 0 && !d.is_empty() {
+                                            started.notify_one();
+                                        }
+                                        total += d.len();
+                                    }
+                                }
+                                let _ = tx
+                                    .send(Ok(Frame::data(Bytes::from(total.to_string()))))
+                                    .await;
+                            }
+                            streamed(rx)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    StreamingUpstream {
+        addr,
+        release_download,
+        upload_started,
+    }
+}
+
+type Chunk = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>;
+type Streamed = http_body_util::StreamBody<futures_util::stream::BoxStream<'static, Chunk>>;
+
+/// A response whose body is whatever arrives on `rx`, as it arrives.
+fn streamed(
+    rx: tokio::sync::mpsc::Receiver<Chunk>,
+) -> Result<http::Response<Streamed>, std::convert::Infallible> {
+    use futures_util::StreamExt;
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    Ok(http::Response::new(http_body_util::StreamBody::new(
+        stream.boxed(),
+    )))
+}
+
+#[tokio::test]
+async fn neither_direction_is_buffered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = streaming_upstream().await;
+    let gw = TestGateway::start("", |port| {
+        public_app(
+            "stream",
+            OTHER_HOST,
+            port,
+            &format!("http://{}", up.addr),
+            "",
+        )
+    })
+    .await;
+    let wait = Duration::from_secs(5);
+
+    // Download: the first chunk reaches the client while the upstream still holds the last.
+    let mut s = gw.raw_tls(OTHER_HOST).await;
+    let req = format!(
+        "GET /download HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nConnection: close\r\n\r\n",
+        gw.port
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let first = tokio::time::timeout(wait, async {
+        loop {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed early");
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains("first-chunk;") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        first.is_ok(),
+        "the first chunk was held back: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    assert!(!String::from_utf8_lossy(&seen).contains("last-chunk"));
+    up.release_download.notify_one();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut seen)).await;
+    assert!(String::from_utf8_lossy(&seen).contains("last-chunk"));
+
+    // Upload: the upstream has the first bytes before the client sends the rest.
+    let mut s = gw.raw_tls(OTHER_HOST).await;
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n",
+        gw.port
+    );
+    s.write_all(head.as_bytes()).await.expect("write head");
+    s.flush().await.expect("flush");
+    assert!(
+        tokio::time::timeout(wait, up.upload_started.notified())
+            .await
+            .is_ok(),
+        "the upstream saw nothing before the body ended: the gateway buffers uploads"
+    );
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n")
+        .await
+        .expect("write rest");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("11"), "all 11 bytes arrived: {answer}");
+    gw.stop().await;
+}
+
 async fn websocket_env() -> (TestGateway, FakeIdp) {
     common::with_fake_idp("", |port, echo| {
         common::app_toml("ws", APP_HOST, port, echo, "websocket = true")
