@@ -919,3 +919,55 @@ async fn who_may_invite_follows_the_collaboration_setting() {
         assert!(out.status.success(), "{setting}: admin refused");
     }
 }
+
+#[tokio::test]
+async fn a_signed_in_guest_cannot_take_someone_elses_invitation() {
+    let mut env = GuestEnv::start().await;
+    let alice = env.browser();
+    invite_and_redeem(&mut env, &alice).await;
+    // Dave is invited too; alice, signed in, opens dave's link (forwarded to her, say).
+    env.cli_json(&["invite", "dave@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let r = env.open_link(&alice, &link, "alice").await;
+    let page = expect_page(r, 403, "<code>").await;
+    assert!(
+        page.contains("<code>wrong_account</code>")
+            || page.contains("<code>invitation_for_someone_else</code>"),
+        "{page}"
+    );
+    let dave = env
+        .cli_json(&["guests", "show", "dave@fabrikam.example"])
+        .await;
+    assert_eq!(dave["user"]["externalUserState"], "PendingAcceptance");
+    // Dave's link still works for dave.
+    let dave_browser = env.browser();
+    assert_eq!(
+        env.open_link(&dave_browser, &link, "dave").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_domain_blocked_after_the_invitation_was_sent_cannot_redeem() {
+    let mut env = GuestEnv::start().await;
+    env.cli_json(&["invite", "carol@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    // The operator blocks the partner's domain afterwards.
+    let toml = std::fs::read_to_string(env.config()).expect("config");
+    let toml = toml.replace(
+        "blocked_domains = [\"blocked.example\"]",
+        "blocked_domains = [\"blocked.example\", \"fabrikam.example\"]",
+    );
+    std::fs::write(env.config(), toml).expect("write");
+    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    // The link itself is refused, before any sign-in.
+    let r = env.browser().get(&link).send().await.expect("link");
+    let page = expect_page(r, 403, "<code>domain_blocked</code>").await;
+    assert!(page.contains("fabrikam.example"), "{page}");
+    let carol = env
+        .cli_json(&["guests", "show", "carol@fabrikam.example"])
+        .await;
+    assert_eq!(carol["user"]["externalUserState"], "PendingAcceptance");
+}
