@@ -16,8 +16,10 @@ pub enum GatewayError {
     BadRequest(&'static str),
     #[error("access denied: {0}")]
     Forbidden(String),
-    #[error("sign-in failed: {0}")]
-    SignIn(String),
+    /// A sign-in step failed; `code` is stable (shown on the page, for support and tests),
+    /// `detail` goes to the log only.
+    #[error("sign-in failed ({code}): {detail}")]
+    SignIn { code: &'static str, detail: String },
     #[error("sign-in is required")]
     Unauthorized,
     #[error("method not allowed")]
@@ -58,6 +60,13 @@ impl GatewayError {
         Self::Internal(msg.into().into())
     }
 
+    pub fn sign_in(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::SignIn {
+            code,
+            detail: detail.into(),
+        }
+    }
+
     pub fn refused(refusal: Refusal, org: &str) -> Self {
         Self::Refused {
             refusal,
@@ -92,7 +101,7 @@ impl GatewayError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::SignIn(_) => StatusCode::BAD_REQUEST,
+            Self::SignIn { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,7 +124,7 @@ impl GatewayError {
             ),
             Self::BadRequest(why) => ("Bad request", format!("The request was refused: {why}.")),
             Self::Forbidden(why) => ("You do not have access", why.clone()),
-            Self::SignIn(_) => (
+            Self::SignIn { .. } => (
                 "Sign-in did not complete",
                 "We could not complete your sign-in. Please start again from the application."
                     .into(),
@@ -168,7 +177,7 @@ impl GatewayError {
             Self::Refused { refusal, .. } => {
                 tracing::info!(target: "borderless::security", code = refusal.code(), "refused")
             }
-            Self::SignIn(_) => {
+            Self::SignIn { .. } => {
                 tracing::warn!(target: "borderless::security", error = %self, "sign-in failed")
             }
             Self::TooManyRequests { .. } => {
@@ -178,10 +187,11 @@ impl GatewayError {
             _ => tracing::info!(error = %self, "request refused"),
         }
         let (title, message) = self.public_text();
-        let retry = matches!(self, Self::SignIn(_) | Self::IdpUnavailable(_))
+        let retry = matches!(self, Self::SignIn { .. } | Self::IdpUnavailable(_))
             .then_some("/.borderless/signin");
         let code = match &self {
             Self::Refused { refusal, .. } => Some(refusal.code()),
+            Self::SignIn { code, .. } => Some(*code),
             _ => None,
         };
         let page = ErrorPage {

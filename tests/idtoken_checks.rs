@@ -42,6 +42,10 @@ fn assert_refused(status: u16, body: &str, what: &str) {
     );
     assert!(body.contains("Sign-in did not complete"), "{what}: {body}");
     assert!(
+        body.contains("<code>token_rejected</code>"),
+        "{what}: refused for another reason: {body}"
+    );
+    assert!(
         body.contains("request id"),
         "{what}: page must show the request id"
     );

@@ -282,12 +282,19 @@ async fn duplicate_and_replayed_callback_parameters_are_refused() {
     let polluted = format!("{callback}&st%61te=other");
     let r = manual.get(&polluted).send().await.expect("polluted");
     assert_eq!(r.status(), 400);
+    let body = r.text().await.expect("body");
+    assert!(body.contains("<code>repeated_parameter</code>"), "{body}");
     let r = manual
         .get(&callback)
         .send()
         .await
         .expect("genuine after failure");
     assert_eq!(r.status(), 400, "any failure deletes the flow state");
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("<code>no_sign_in_in_progress</code>"),
+        "{body}"
+    );
 
     // A fresh flow: completing works once; replaying the callback does not.
     let to_idp = common::redirect_of(&manual, &to_login).await;

@@ -66,10 +66,14 @@ async fn a_callback_for_another_idp_is_refused_and_ends_the_flow() {
     let mixed = callback.replace("/callback/fake", "/callback/other");
     let (status, body) = body_of(manual.get(&mixed).send().await.expect("mix-up")).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("Sign-in did not complete"));
+    assert!(body.contains("<code>idp_mismatch</code>"), "{body}");
     // The flow is gone: the genuine callback does not work afterwards either.
-    let (status, _) = body_of(manual.get(&callback).send().await.expect("genuine")).await;
+    let (status, body) = body_of(manual.get(&callback).send().await.expect("genuine")).await;
     assert_eq!(status, 400);
+    assert!(
+        body.contains("<code>no_sign_in_in_progress</code>"),
+        "{body}"
+    );
     gw.stop().await;
 }
 
@@ -93,13 +97,17 @@ async fn the_idps_error_answer_is_a_failed_sign_in() {
     );
     let (status, body) = body_of(manual.get(&denied).send().await.expect("denied")).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("Sign-in did not complete"));
+    assert!(body.contains("<code>idp_error</code>"), "{body}");
     assert!(
         !body.contains("access_denied"),
         "the IdP's text is logged, not shown"
     );
-    let (status, _) = body_of(manual.get(&callback).send().await.expect("code")).await;
+    let (status, body) = body_of(manual.get(&callback).send().await.expect("code")).await;
     assert_eq!(status, 400, "the flow ended with the error");
+    assert!(
+        body.contains("<code>no_sign_in_in_progress</code>"),
+        "{body}"
+    );
     gw.stop().await;
 }
 
@@ -161,6 +169,7 @@ async fn a_handoff_after_revocation_or_a_second_time_is_refused() {
     gw.gw.sessions.revoke_user(&user).await.expect("revoke");
     let (status, body) = body_of(manual.get(&handoff).send().await.expect("handoff")).await;
     assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<code>session_ended</code>"), "{body}");
 
     // A completed handoff cannot be replayed, not even by the same browser.
     let b = gw.browser();
@@ -169,8 +178,9 @@ async fn a_handoff_after_revocation_or_a_second_time_is_refused() {
     let handoff = location(&manual.get(&callback).send().await.expect("callback"));
     let r = manual.get(&handoff).send().await.expect("handoff");
     assert_eq!(r.status(), 302, "the first handoff works");
-    let (status, _) = body_of(manual.get(&handoff).send().await.expect("replay")).await;
+    let (status, body) = body_of(manual.get(&handoff).send().await.expect("replay")).await;
     assert_eq!(status, 400, "replayed handoff");
+    assert!(body.contains("<code>handoff_unknown</code>"), "{body}");
     gw.stop().await;
 }
 

@@ -48,8 +48,8 @@ pub(super) async fn callback(
         .copied()
         .filter(|o| !states.iter().any(|s| s == o))
         .collect();
-    let q =
-        query::parse_unique(req.uri().query()).map_err(|e| GatewayError::SignIn(e.to_string()))?;
+    let q = query::parse_unique(req.uri().query())
+        .map_err(|e| GatewayError::sign_in("repeated_parameter", e.to_string()))?;
     let result = finish_callback(rt, &q, idp, pending.as_ref()).await;
     let metric_idp = if rt.idp(idp).is_some() {
         idp
@@ -115,26 +115,33 @@ pub(super) async fn finish_callback<'p>(
     idp: &str,
     pending: Option<&'p PendingSignIn>,
 ) -> Result<(Identity, &'p PendingSignIn), GatewayError> {
-    let pending = pending
-        .ok_or_else(|| GatewayError::SignIn("no sign-in in progress for this browser".into()))?;
+    let pending = pending.ok_or_else(|| {
+        GatewayError::sign_in(
+            "no_sign_in_in_progress",
+            "no sign-in in progress for this browser",
+        )
+    })?;
     if pending.idp != idp {
-        return Err(GatewayError::SignIn(format!(
-            "callback for {idp} but the flow started at {}",
-            pending.idp
-        )));
+        return Err(GatewayError::sign_in(
+            "idp_mismatch",
+            format!("callback for {idp} but the flow started at {}", pending.idp),
+        ));
     }
     if let Some(err) = q.get("error") {
-        return Err(GatewayError::SignIn(format!(
-            "provider returned error `{err}`: {}",
-            q.get("error_description").map(String::as_str).unwrap_or("")
-        )));
+        return Err(GatewayError::sign_in(
+            "idp_error",
+            format!(
+                "provider returned error `{err}`: {}",
+                q.get("error_description").map(String::as_str).unwrap_or("")
+            ),
+        ));
     }
     let code = q
         .get("code")
-        .ok_or_else(|| GatewayError::SignIn("missing code".into()))?;
+        .ok_or_else(|| GatewayError::sign_in("missing_code", "missing code"))?;
     let provider = rt
         .idp(idp)
-        .ok_or_else(|| GatewayError::SignIn(format!("unknown idp {idp}")))?;
+        .ok_or_else(|| GatewayError::sign_in("unknown_idp", format!("unknown idp {idp}")))?;
     let identity = provider
         .finish(code, &pending.nonce, &pending.pkce_verifier)
         .await
@@ -148,6 +155,6 @@ pub(super) fn idp_error(e: crate::idp::oidc::OidcError) -> GatewayError {
     if e.is_unavailable() {
         GatewayError::IdpUnavailable(e.to_string())
     } else {
-        GatewayError::SignIn(e.to_string())
+        GatewayError::sign_in("token_rejected", e.to_string())
     }
 }

@@ -20,19 +20,19 @@ pub(super) async fn handoff(
     req: &Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let q =
-        query::parse_unique(req.uri().query()).map_err(|e| GatewayError::SignIn(e.to_string()))?;
+    let q = query::parse_unique(req.uri().query())
+        .map_err(|e| GatewayError::sign_in("repeated_parameter", e.to_string()))?;
     let code = q
         .get("code")
-        .ok_or_else(|| GatewayError::SignIn("missing handoff code".into()))?;
-    let h = gw
-        .flows
-        .take_handoff(code)
-        .await?
-        .ok_or_else(|| GatewayError::SignIn("unknown or used handoff code".into()))?;
+        .ok_or_else(|| GatewayError::sign_in("missing_handoff_code", "missing handoff code"))?;
+    let h =
+        gw.flows.take_handoff(code).await?.ok_or_else(|| {
+            GatewayError::sign_in("handoff_unknown", "unknown or used handoff code")
+        })?;
     if h.authority != ctx.host {
-        return Err(GatewayError::SignIn(
-            "handoff code issued for another host".into(),
+        return Err(GatewayError::sign_in(
+            "handoff_wrong_host",
+            "handoff code issued for another host",
         ));
     }
     // The bind cookie lists the sign-ins this browser started from this host (one per tab).
@@ -41,13 +41,15 @@ pub(super) async fn handoff(
         .iter()
         .any(|b| bool::from(b.as_bytes().ct_eq(h.binding.as_bytes())));
     if !bound {
-        return Err(GatewayError::SignIn(
-            "handoff code not bound to this browser".into(),
+        return Err(GatewayError::sign_in(
+            "handoff_not_bound",
+            "handoff code not bound to this browser",
         ));
     }
     let Some(session) = gw.sessions.get(&h.session).await? else {
-        return Err(GatewayError::SignIn(
-            "the session ended before the handoff".into(),
+        return Err(GatewayError::sign_in(
+            "session_ended",
+            "the session ended before the handoff",
         ));
     };
     let step = Step::Continue {
