@@ -318,3 +318,44 @@ async fn an_unreachable_identity_provider_gets_a_503_page() {
     assert_unavailable(status, &body, "token endpoint");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_hosted_domain_admits_only_its_own_accounts() {
+    let echo = common::start_echo().await;
+    let idp = FakeIdp::start().await;
+    // Google Workspace style: only accounts whose token says `hd = partner.test`.
+    let idp_toml = idp.idp_toml() + "hosted_domain = \"Partner.Test\"\n";
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "{idp_toml}\n{}",
+            common::app_toml("hr", APP_HOST, port, echo, "")
+        )
+    })
+    .await;
+    for (hd, admitted) in [
+        (None, false),
+        (Some("other.test"), false),
+        (Some("partner.test.evil"), false),
+        (Some("partner.test"), true),
+        (Some("PARTNER.test"), true),
+    ] {
+        idp.set(|s| {
+            s.mutate = Box::new(move |c| {
+                if let Some(hd) = hd {
+                    c.insert("hd".into(), hd.into());
+                }
+            })
+        });
+        let (status, body) = attempt(&gw).await;
+        if admitted {
+            assert_eq!(status, 200, "hd {hd:?}: {body}");
+        } else {
+            assert_refused(status, &body, &format!("hd {hd:?}"));
+        }
+    }
+    // The authorization request asks the IdP to offer only that domain's accounts.
+    let to_login = common::redirect_of(&gw.manual_client(), &gw.url(APP_HOST, "/")).await;
+    let to_idp = common::redirect_of(&gw.manual_client(), &to_login).await;
+    assert!(to_idp.contains("hd=partner.test"), "{to_idp}");
+    gw.stop().await;
+}

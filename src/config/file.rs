@@ -255,6 +255,8 @@ pub struct IdpSection {
     /// invitation. Off by default, so an IdP's users are guests who need one.
     #[serde(default)]
     pub members: bool,
+    /// Google Workspace: admit only accounts of this domain (the ID token's `hd` claim).
+    pub hosted_domain: Option<String>,
 }
 
 fn default_scopes() -> Vec<String> {

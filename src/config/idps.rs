@@ -33,6 +33,8 @@ pub struct IdpConfig {
     pub claims: Vec<(String, String)>,
     /// Users of this IdP are members of the organisation and need no invitation.
     pub members: bool,
+    /// Only tokens whose `hd` claim names this domain (lower-case) are accepted.
+    pub hosted_domain: Option<String>,
 }
 
 impl std::fmt::Debug for IdpConfig {
@@ -104,6 +106,17 @@ pub(super) fn idps(
             claims.retain(|(a, _)| a != attr);
             claims.push((attr.clone(), claim.clone()));
         }
+        let hosted_domain = match idp.hosted_domain.as_deref().map(str::to_ascii_lowercase) {
+            Some(d) if crate::directory::address::is_domain(&d) => Some(d),
+            Some(_) => {
+                sink.push(
+                    ip.key("hosted_domain"),
+                    "must be a domain name like example.com",
+                );
+                None
+            }
+            None => None,
+        };
         if let (Some(issuer), Some(client_secret)) = (issuer, client_secret) {
             let _ = file::IdpKind::Oidc; // only kind so far
             idps.push(Arc::new(IdpConfig {
@@ -115,6 +128,7 @@ pub(super) fn idps(
                 scopes: idp.scopes.clone(),
                 claims,
                 members: idp.members,
+                hosted_domain,
             }));
         }
     }

@@ -324,6 +324,11 @@ impl OidcProvider {
         for s in self.config.scopes.iter().filter(|s| *s != "openid") {
             req = req.add_scope(Scope::new(s.clone()));
         }
+        if let Some(hd) = &self.config.hosted_domain {
+            // Google's account chooser shows only this domain's accounts; the callback
+            // still checks the token's `hd`, since the browser can drop the hint.
+            req = req.add_extra_param("hd", hd.clone());
+        }
         let (url, _state, nonce) = req.url();
         Ok(AuthRequest {
             url,
@@ -386,6 +391,19 @@ impl OidcProvider {
         };
 
         check_times(&claims)?;
+        if let Some(hd) = &self.config.hosted_domain {
+            let token_hd = claims
+                .additional_claims()
+                .claims
+                .get("hd")
+                .and_then(|v| v.as_str())
+                .map(str::to_ascii_lowercase);
+            if token_hd.as_deref() != Some(hd.as_str()) {
+                return Err(OidcError::IdToken(format!(
+                    "the account is not in the hosted domain {hd} (hd: {token_hd:?})"
+                )));
+            }
+        }
 
         let subject = claims.subject().clone();
         let mut all: serde_json::Map<String, serde_json::Value> =
