@@ -359,3 +359,91 @@ async fn a_hosted_domain_admits_only_its_own_accounts() {
     assert!(to_idp.contains("hd=partner.test"), "{to_idp}");
     gw.stop().await;
 }
+
+/// Microsoft Entra multi-tenant: the discovery issuer is a template, each token's `iss`
+/// must be it filled with the token's own `tid`, tenants can be restricted, and an address
+/// counts as verified only by `xms_edov` or a domain the operator vouches for.
+#[tokio::test]
+async fn microsoft_tenants_issuers_and_unverified_addresses() {
+    const T1: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const T2: &str = "11111111-2222-3333-4444-555555555555";
+    // Microsoft's tenant for personal accounts.
+    const PERSONAL: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let echo = common::start_echo().await;
+    let idp = FakeIdp::start().await;
+    let base = idp.issuer.clone();
+    idp.set(|s| s.discovery_issuer = Some(format!("{base}/{{tenantid}}/v2.0")));
+    let idp_toml = |vouched: &str| {
+        format!(
+            "[[idp]]\nid = \"entra\"\nkind = \"microsoft\"\nissuer = \"{base}/common/v2.0\"\nclient_id = \"fake\"\nclient_secret = \"fake-secret\"\nmembers = true\ntenants = [\"{T1}\", \"{PERSONAL}\"]\nverified_domains = [{vouched}]\n"
+        )
+    };
+    let first = idp_toml("");
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "{first}\n{}",
+            common::app_toml(
+                "hr",
+                APP_HOST,
+                port,
+                echo,
+                "[app.headers]\nX-Remote-User = \"email\""
+            )
+        )
+    })
+    .await;
+    let mut n = 0;
+    let mut try_token = |tid: Option<&'static str>, iss_tid: &'static str, edov: bool| {
+        n += 1;
+        // A new person each time: an address already pinned to another identity is refused.
+        let (sub, base) = (format!("entra-user-{n}"), base.clone());
+        let email = format!("entra{n}@partner.test");
+        let mail = email.clone();
+        idp.set(move |s| {
+            s.mutate = Box::new(move |c| {
+                c.insert("sub".into(), sub.clone().into());
+                c.insert("email".into(), mail.clone().into());
+                c.insert("iss".into(), format!("{base}/{iss_tid}/v2.0").into());
+                match tid {
+                    Some(t) => c.insert("tid".into(), t.into()),
+                    None => c.remove("tid"),
+                };
+                if edov {
+                    c.insert("xms_edov".into(), true.into());
+                }
+            })
+        });
+        email
+    };
+    try_token(Some(T1), T1, true);
+    assert_eq!(attempt(&gw).await.0, 200, "an admitted tenant's own issuer");
+    try_token(Some(PERSONAL), PERSONAL, true);
+    assert_eq!(attempt(&gw).await.0, 200, "a personal account");
+    try_token(Some(T1), T2, true);
+    let (status, body) = attempt(&gw).await;
+    assert_refused(status, &body, "iss of another tenant than tid");
+    try_token(Some(T2), T2, true);
+    let (status, body) = attempt(&gw).await;
+    assert_refused(status, &body, "a tenant not admitted");
+    try_token(None, T1, true);
+    let (status, body) = attempt(&gw).await;
+    assert_refused(status, &body, "no tid");
+    // No `xms_edov` (and `email_verified`, which Entra never sends, does not count).
+    let unvouched = try_token(Some(T1), T1, false);
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("<code>no_verified_email</code>"), "{body}");
+    // The operator vouches for the partner's domain: the same token is an identity.
+    let config = std::fs::read_to_string(&gw.config_path).expect("config");
+    std::fs::write(
+        &gw.config_path,
+        config.replace(&first, &idp_toml("\"partner.test\"")),
+    )
+    .expect("write");
+    borderless::reload(&gw.gw, &gw.config_path).expect("reload");
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("echo");
+    assert_eq!(echoed(&json, "x-remote-user"), vec![unvouched.as_str()]);
+    gw.stop().await;
+}

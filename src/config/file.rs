@@ -257,6 +257,13 @@ pub struct IdpSection {
     pub members: bool,
     /// Google Workspace: admit only accounts of this domain (the ID token's `hd` claim).
     pub hosted_domain: Option<String>,
+    /// `kind = "microsoft"`: the tenant ids (`tid`) admitted; empty admits every tenant.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Domains whose addresses the operator vouches for, for providers that do not say
+    /// whether an address is verified (Microsoft Entra sends no `email_verified`).
+    #[serde(default)]
+    pub verified_domains: Vec<String>,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -267,6 +274,9 @@ fn default_scopes() -> Vec<String> {
 #[serde(rename_all = "snake_case")]
 pub enum IdpKind {
     Oidc,
+    /// Microsoft Entra ID (work accounts, multi-tenant) and personal Microsoft accounts:
+    /// OpenID Connect with an issuer template and no `email_verified`.
+    Microsoft,
 }
 
 #[derive(Debug, Deserialize)]

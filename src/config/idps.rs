@@ -35,6 +35,11 @@ pub struct IdpConfig {
     pub members: bool,
     /// Only tokens whose `hd` claim names this domain (lower-case) are accepted.
     pub hosted_domain: Option<String>,
+    pub kind: file::IdpKind,
+    /// Microsoft: the admitted tenant ids (lower-case); empty admits all.
+    pub tenants: Vec<String>,
+    /// Lower-case domains whose addresses count as verified without the IdP saying so.
+    pub verified_domains: Vec<String>,
 }
 
 impl std::fmt::Debug for IdpConfig {
@@ -117,8 +122,27 @@ pub(super) fn idps(
             }
             None => None,
         };
+        if idp.kind != file::IdpKind::Microsoft && !idp.tenants.is_empty() {
+            sink.push(ip.key("tenants"), "only for kind = \"microsoft\"");
+        }
+        for (j, t) in idp.tenants.iter().enumerate() {
+            let guid = t.len() == 36
+                && t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+                && t.matches('-').count() == 4;
+            if !guid {
+                sink.push(ip.key("tenants").index(j), "a tenant id is a GUID");
+            }
+        }
+        let mut verified_domains = Vec::new();
+        for (j, d) in idp.verified_domains.iter().enumerate() {
+            let d = d.to_ascii_lowercase();
+            if crate::directory::address::is_domain(&d) {
+                verified_domains.push(d);
+            } else {
+                sink.push(ip.key("verified_domains").index(j), "must be a domain name");
+            }
+        }
         if let (Some(issuer), Some(client_secret)) = (issuer, client_secret) {
-            let _ = file::IdpKind::Oidc; // only kind so far
             idps.push(Arc::new(IdpConfig {
                 id: idp.id.clone(),
                 display_name: idp.display_name.clone().unwrap_or_else(|| idp.id.clone()),
@@ -129,6 +153,9 @@ pub(super) fn idps(
                 claims,
                 members: idp.members,
                 hosted_domain,
+                kind: idp.kind,
+                tenants: idp.tenants.iter().map(|t| t.to_ascii_lowercase()).collect(),
+                verified_domains,
             }));
         }
     }

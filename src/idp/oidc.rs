@@ -27,6 +27,7 @@ use url::Url;
 
 use super::{Identity, claim_values};
 use crate::config::IdpConfig;
+use crate::config::file::IdpKind;
 
 /// Minimum time between two key refetches triggered by unknown `kid`s.
 pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -203,7 +204,11 @@ impl OidcProvider {
         let (body, _) = self.get_json(&url).await?;
         let metadata: ProviderMetadataWithLogout =
             serde_json::from_slice(&body).map_err(|e| err(format!("{url}: {e}")))?;
-        if metadata.issuer().as_str() != self.config.issuer {
+        // Microsoft's multi-tenant endpoints publish a template
+        // (`…/{tenantid}/v2.0`); each token's `iss` is then checked against it (`check_tenant`).
+        let template = self.config.kind == IdpKind::Microsoft
+            && metadata.issuer().as_str().contains(TENANT_PLACEHOLDER);
+        if metadata.issuer().as_str() != self.config.issuer && !template {
             return Err(err(format!(
                 "the document names the issuer {}",
                 metadata.issuer().as_str()
@@ -376,14 +381,14 @@ impl OidcProvider {
             .map_err(|e: serde_json::Error| OidcError::IdToken(e.to_string()))?;
         let nonce = Nonce::new(nonce.to_string());
 
-        let (d, claims) = match verify(&d, &id_token, &nonce) {
+        let (d, claims) = match verify(&d, &self.config, &id_token, &nonce) {
             Ok(c) => (d, c),
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
                 // The provider may have rotated its keys: refetch once, then try again.
                 let d2 = self.refetch_keys(&d).await?;
-                let c = verify(&d2, &id_token, &nonce)
+                let c = verify(&d2, &self.config, &id_token, &nonce)
                     .map_err(|e| OidcError::IdToken(e.to_string()))?;
                 (d2, c)
             }
@@ -391,6 +396,9 @@ impl OidcProvider {
         };
 
         check_times(&claims)?;
+        if self.config.kind == IdpKind::Microsoft {
+            check_tenant(&self.config, d.metadata.issuer().as_str(), &claims)?;
+        }
         if let Some(hd) = &self.config.hosted_domain {
             let token_hd = claims
                 .additional_claims()
@@ -417,10 +425,15 @@ impl OidcProvider {
         // token when it names an address, else UserInfo. Mixing them would let a verified
         // flag from one vouch for an address from the other.
         let mut email = claims.email().map(|e| {
-            (
-                e.as_str().to_string(),
-                claims.email_verified() == Some(true),
-            )
+            let verified = match self.config.kind {
+                IdpKind::Oidc => claims.email_verified() == Some(true),
+                IdpKind::Microsoft => microsoft_email_verified(
+                    &self.config,
+                    e.as_str(),
+                    &claims.additional_claims().claims,
+                ),
+            };
+            (e.as_str().to_string(), verified)
         });
 
         if let Some(Ok(req)) = d.client.user_info_url().map(|_| {
@@ -438,9 +451,17 @@ impl OidcProvider {
                 }
             }
             if email.is_none() {
-                email = info
-                    .email()
-                    .map(|e| (e.as_str().to_string(), info.email_verified() == Some(true)));
+                email = info.email().map(|e| {
+                    let verified = match self.config.kind {
+                        IdpKind::Oidc => info.email_verified() == Some(true),
+                        IdpKind::Microsoft => microsoft_email_verified(
+                            &self.config,
+                            e.as_str(),
+                            &info.additional_claims().claims,
+                        ),
+                    };
+                    (e.as_str().to_string(), verified)
+                });
             }
             if let Some(name) = info.name().and_then(|n| n.get(None)) {
                 all.insert("name".into(), name.as_str().into());
@@ -518,23 +539,83 @@ impl OidcProvider {
 
 fn verify(
     d: &Discovered,
+    config: &IdpConfig,
     token: &FullIdToken,
     nonce: &Nonce,
 ) -> Result<openidconnect::IdTokenClaims<AllClaims, CoreGenderClaim>, ClaimsVerificationError> {
     use CoreJwsSigningAlgorithm as A;
+    // An issuer template cannot match any token's `iss` as is: `check_tenant` compares the
+    // template filled with the token's own `tid` instead.
+    let template = config.kind == IdpKind::Microsoft
+        && d.metadata.issuer().as_str().contains(TENANT_PLACEHOLDER);
     // Asymmetric algorithms only: never `none`, never HMAC keyed by the client secret.
-    let verifier = d.client.id_token_verifier().set_allowed_algs([
-        A::RsaSsaPkcs1V15Sha256,
-        A::RsaSsaPkcs1V15Sha384,
-        A::RsaSsaPkcs1V15Sha512,
-        A::RsaSsaPssSha256,
-        A::RsaSsaPssSha384,
-        A::RsaSsaPssSha512,
-        A::EcdsaP256Sha256,
-        A::EcdsaP384Sha384,
-        A::EdDsa,
-    ]);
+    let verifier = d
+        .client
+        .id_token_verifier()
+        .require_issuer_match(!template)
+        .set_allowed_algs([
+            A::RsaSsaPkcs1V15Sha256,
+            A::RsaSsaPkcs1V15Sha384,
+            A::RsaSsaPkcs1V15Sha512,
+            A::RsaSsaPssSha256,
+            A::RsaSsaPssSha384,
+            A::RsaSsaPssSha512,
+            A::EcdsaP256Sha256,
+            A::EcdsaP384Sha384,
+            A::EdDsa,
+        ]);
     token.claims(&verifier, nonce).cloned()
+}
+
+/// The placeholder in Microsoft's multi-tenant issuer.
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// Microsoft: the token's `iss` must be the issuer (a template filled with the token's own
+/// `tid`, or the single tenant's issuer), and `tid` must be an admitted tenant.
+fn check_tenant(
+    config: &IdpConfig,
+    issuer: &str,
+    claims: &openidconnect::IdTokenClaims<AllClaims, CoreGenderClaim>,
+) -> Result<(), OidcError> {
+    let tid = claims
+        .additional_claims()
+        .claims
+        .get("tid")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| OidcError::IdToken("no tenant id (tid)".into()))?;
+    let tid_ok = tid.len() == 36 && tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if !tid_ok {
+        return Err(OidcError::IdToken(format!("malformed tenant id {tid:?}")));
+    }
+    let expected = issuer.replace(TENANT_PLACEHOLDER, tid);
+    if claims.issuer().as_str() != expected {
+        return Err(OidcError::IdToken(format!(
+            "iss {} is not the issuer of tenant {tid}",
+            claims.issuer().as_str()
+        )));
+    }
+    let tid = tid.to_ascii_lowercase();
+    if !config.tenants.is_empty() && !config.tenants.contains(&tid) {
+        return Err(OidcError::IdToken(format!("tenant {tid} is not admitted")));
+    }
+    Ok(())
+}
+
+/// Entra sends no `email_verified`. An address counts only when the optional claim
+/// `xms_edov` says its domain is verified in the tenant, or the operator vouches for the
+/// domain (`verified_domains`); otherwise it is kept, unverified, to say so on a page.
+fn microsoft_email_verified(
+    config: &IdpConfig,
+    email: &str,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let edov = matches!(claims.get("xms_edov"), Some(serde_json::Value::Bool(true)))
+        || matches!(claims.get("xms_edov"), Some(serde_json::Value::String(s)) if s == "true" || s == "1");
+    let domain = email
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    edov || config.verified_domains.contains(&domain)
 }
 
 /// How far ahead of our clock an IdP's `iat` or `auth_time` may be.

@@ -66,6 +66,8 @@ pub struct Scenario {
     pub jwks_down: bool,
     /// The token endpoint answers 503 with no JSON, as a proxy in front of a dead IdP does.
     pub token_down: bool,
+    /// The `issuer` the discovery document names (Microsoft's multi-tenant template, say).
+    pub discovery_issuer: Option<String>,
 }
 
 pub struct FakeIdp {
@@ -101,6 +103,7 @@ impl FakeIdp {
             jwks_cache_control: None,
             jwks_down: false,
             token_down: false,
+            discovery_issuer: None,
         }));
         let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let (iss, sc) = (issuer.clone(), scenario.clone());
@@ -168,11 +171,23 @@ async fn handle(
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
+    // Discovery under any path prefix (`/common/v2.0/.well-known/…`, as Microsoft's).
+    let path = if path.ends_with("/.well-known/openid-configuration") {
+        "/.well-known/openid-configuration".to_string()
+    } else {
+        path
+    };
+    let discovery_issuer = sc
+        .lock()
+        .expect("scenario")
+        .discovery_issuer
+        .clone()
+        .unwrap_or_else(|| issuer.clone());
     Ok(match path.as_str() {
         "/.well-known/openid-configuration" => json(
             StatusCode::OK,
             serde_json::json!({
-                "issuer": issuer,
+                "issuer": discovery_issuer,
                 "authorization_endpoint": format!("{base}/authorize"),
                 "token_endpoint": format!("{base}/token"),
                 "userinfo_endpoint": format!("{base}/userinfo"),
