@@ -25,6 +25,7 @@ pub mod session;
 pub mod signin;
 pub mod state;
 pub mod timestamp;
+pub mod tls_client;
 pub mod token;
 pub mod web;
 

@@ -447,3 +447,43 @@ async fn microsoft_tenants_issuers_and_unverified_addresses() {
     assert_eq!(echoed(&json, "x-remote-user"), vec![unvouched.as_str()]);
     gw.stop().await;
 }
+
+/// An IdP behind a private CA (on-premises ADFS or Keycloak): refused as unreachable until
+/// its CA is configured as the IdP's `ca_file`, then trusted.
+#[tokio::test]
+async fn an_idp_behind_a_private_ca_is_trusted_through_its_ca_file() {
+    let echo = common::start_echo().await;
+    let (idp, ca_pem) = FakeIdp::start_tls().await;
+    assert!(idp.issuer.starts_with("https://"));
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = dir.path().join("idp-ca.pem");
+    std::fs::write(&ca_file, &ca_pem).expect("write ca");
+    let without = idp.idp_toml();
+    let gw = TestGateway::start("", |port| {
+        format!(
+            "{without}\n{}",
+            common::app_toml("hr", APP_HOST, port, echo, "")
+        )
+    })
+    .await;
+    let (status, body) = attempt(&gw).await;
+    assert_eq!(status, 503, "an unknown CA is not trusted: {body}");
+    // The same IdP with its CA.
+    let config = std::fs::read_to_string(&gw.config_path).expect("config");
+    let with = format!("{without}ca_file = \"{}\"\n", ca_file.display());
+    std::fs::write(&gw.config_path, config.replace(&without, &with)).expect("write");
+    borderless::reload(&gw.gw, &gw.config_path).expect("reload");
+    // The browser trusts the IdP's CA too (it is the partner's own machine's).
+    let browser = gw
+        .client_builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
+        .build()
+        .expect("client");
+    let r = browser
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    gw.stop().await;
+}

@@ -257,6 +257,9 @@ pub struct IdpSection {
     pub members: bool,
     /// Google Workspace: admit only accounts of this domain (the ID token's `hd` claim).
     pub hosted_domain: Option<String>,
+    /// A private CA (PEM) trusted for this IdP besides the system roots (on-premises ADFS,
+    /// Keycloak).
+    pub ca_file: Option<String>,
     /// `kind = "microsoft"`: the tenant ids (`tid`) admitted; empty admits every tenant.
     #[serde(default)]
     pub tenants: Vec<String>,

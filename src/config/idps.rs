@@ -36,6 +36,8 @@ pub struct IdpConfig {
     /// Only tokens whose `hd` claim names this domain (lower-case) are accepted.
     pub hosted_domain: Option<String>,
     pub kind: file::IdpKind,
+    /// Trusted besides the system roots for this IdP's back channel.
+    pub ca_file: Option<PathBuf>,
     /// Microsoft: the admitted tenant ids (lower-case); empty admits all.
     pub tenants: Vec<String>,
     /// Lower-case domains whose addresses count as verified without the IdP saying so.
@@ -133,6 +135,15 @@ pub(super) fn idps(
                 sink.push(ip.key("tenants").index(j), "a tenant id is a GUID");
             }
         }
+        let ca_file = idp.ca_file.as_deref().map(resolve);
+        if let Some(ca) = &ca_file
+            && !ca.is_file()
+        {
+            sink.push(
+                ip.key("ca_file"),
+                format!("file {} not found", ca.display()),
+            );
+        }
         let mut verified_domains = Vec::new();
         for (j, d) in idp.verified_domains.iter().enumerate() {
             let d = d.to_ascii_lowercase();
@@ -154,6 +165,7 @@ pub(super) fn idps(
                 members: idp.members,
                 hosted_domain,
                 kind: idp.kind,
+                ca_file,
                 tenants: idp.tenants.iter().map(|t| t.to_ascii_lowercase()).collect(),
                 verified_domains,
             }));

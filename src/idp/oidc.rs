@@ -162,7 +162,11 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub fn new(config: Arc<IdpConfig>, redirect_uri: Url) -> anyhow::Result<Self> {
+        // The system roots (an IdP is a public service or the organisation's own, behind its
+        // CA), plus the IdP's private CA when configured.
+        let tls = crate::tls_client::client_config(config.ca_file.as_deref())?;
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             // Following redirects from an IdP's back channel invites SSRF; refuse them.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))

@@ -1,7 +1,6 @@
 //! The pooled client that talks to apps: http or https (system roots plus an optional
 //! per-app CA), bodies streamed both ways, connect and response timeouts, WebSocket upgrades.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
@@ -10,8 +9,6 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::config::AppConfig;
 use crate::error::GatewayError;
@@ -33,20 +30,7 @@ impl Upstream {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
-        if let Some(ca) = &app.upstream_ca {
-            for cert in CertificateDer::pem_file_iter(ca)? {
-                roots.add(cert?)?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = crate::tls_client::client_config(app.upstream_ca.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));

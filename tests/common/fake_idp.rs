@@ -85,11 +85,46 @@ impl FakeIdp {
         Self::start_with_issuer_suffix("/").await
     }
 
+    /// Over HTTPS with a certificate for 127.0.0.1 from a private CA; returns the CA (PEM).
+    pub async fn start_tls() -> (FakeIdp, String) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().expect("ca key");
+        let ca_cert = ca.self_signed(&ca_key).expect("ca");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &ca_cert, &ca_key)
+            .expect("leaf");
+        let key =
+            rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("key der");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .expect("server config");
+        let idp =
+            Self::start_inner("", Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
+        (idp, ca_cert.pem())
+    }
+
     async fn start_with_issuer_suffix(suffix: &str) -> FakeIdp {
+        Self::start_inner(suffix, None).await
+    }
+
+    async fn start_inner(suffix: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> FakeIdp {
         let l = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake idp");
-        let base = format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!(
+            "{scheme}://127.0.0.1:{}",
+            l.local_addr().expect("addr").port()
+        );
         let issuer = format!("{base}{suffix}");
         let key = Arc::new(SigningKey::new("key-1"));
         let scenario = Arc::new(Mutex::new(Scenario {
@@ -114,13 +149,22 @@ impl FakeIdp {
                 };
                 let (iss, base, sc, nonces) =
                     (iss.clone(), base.clone(), sc.clone(), nonces.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         handle(req, iss.clone(), base.clone(), sc.clone(), nonces.clone())
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(s), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
             }
         });
