@@ -6,22 +6,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::{APP_HOST, GatewaySlot, LOGIN_HOST, TestGateway, location};
-
-/// Follows redirects by hand until one leaves the gateway: the IdP's authorization URL.
-async fn walk_to_idp(manual: &reqwest::Client, start: &str) -> String {
-    let mut url = url::Url::parse(start).expect("url");
-    for _ in 0..10 {
-        let r = manual.get(url.as_str()).send().await.expect("hop");
-        let next = url.join(&location(&r)).expect("location");
-        let host = next.host_str().unwrap_or("");
-        if host != LOGIN_HOST && host != APP_HOST {
-            return next.to_string();
-        }
-        url = next;
-    }
-    panic!("never reached the IdP from {start}");
-}
+use common::{APP_HOST, GatewaySlot, TestGateway};
 
 fn apps(port: u16, echo: std::net::SocketAddr) -> String {
     common::app_toml("hr", APP_HOST, port, echo, "")
@@ -34,8 +19,8 @@ async fn sign_ins_in_several_tabs_do_not_break_each_other() {
     let manual = browser.manual(&gw);
     let app = gw.url(APP_HOST, "/");
     // Three tabs open the app and get to the IdP, one after the other…
-    let tab1 = walk_to_idp(&manual, &app).await;
-    let tab2 = walk_to_idp(&manual, &gw.url(APP_HOST, "/reports")).await;
+    let tab1 = common::walk_to_idp(&manual, &app).await;
+    let tab2 = common::walk_to_idp(&manual, &gw.url(APP_HOST, "/reports")).await;
     // …while a script on the app host polls without a session: 401, no cookie changes.
     let xhr = manual
         .post(gw.url(APP_HOST, "/api/poll"))
@@ -45,7 +30,7 @@ async fn sign_ins_in_several_tabs_do_not_break_each_other() {
         .expect("xhr");
     assert_eq!(xhr.status(), 401);
     assert!(xhr.headers().get("set-cookie").is_none());
-    let tab3 = walk_to_idp(&manual, &gw.url(APP_HOST, "/settings")).await;
+    let tab3 = common::walk_to_idp(&manual, &gw.url(APP_HOST, "/settings")).await;
     // …and come back in another order. Each lands where it started.
     for (at_idp, path) in [(tab2, "/reports"), (tab1, "/"), (tab3, "/settings")] {
         let r = browser.client.get(&at_idp).send().await.expect("back");
@@ -90,7 +75,7 @@ async fn a_sign_in_started_on_one_instance_finishes_on_another() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let at_idp = walk_to_idp(&manual_first, &first.url(APP_HOST, "/")).await;
+    let at_idp = common::walk_to_idp(&manual_first, &first.url(APP_HOST, "/")).await;
     let r = via(&second).get(&at_idp).send().await.expect("callback");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     assert_eq!(r.url().host_str(), Some(APP_HOST));

@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::guests::{GuestEnv, Options};
-use common::{APP_HOST, LOGIN_HOST, TestGateway, location};
+use common::{APP_HOST, LOGIN_HOST, TestGateway};
 use serde_json::json;
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -21,21 +21,6 @@ fn attacker(gw: &TestGateway) -> reqwest::Client {
         .expect("client")
 }
 
-/// Follows redirects by hand until one leaves the gateway: the IdP's authorization URL.
-async fn walk_to_idp(manual: &reqwest::Client, start: &str) -> String {
-    let mut url = url::Url::parse(start).expect("url");
-    for _ in 0..10 {
-        let r = manual.get(url.as_str()).send().await.expect("hop");
-        let next = url.join(&location(&r)).expect("location");
-        let host = next.host_str().unwrap_or("");
-        if host != LOGIN_HOST && host != APP_HOST {
-            return next.to_string();
-        }
-        url = next;
-    }
-    panic!("never reached the IdP from {start}");
-}
-
 #[tokio::test]
 async fn a_sign_in_flood_is_limited_and_others_still_sign_in() {
     let (gw, _idp) = common::with_fake_idp("sign_ins_per_minute = 5", |port, echo| {
@@ -44,7 +29,7 @@ async fn a_sign_in_flood_is_limited_and_others_still_sign_in() {
     .await;
     // Someone starts signing in before the flood and is at the IdP while it runs.
     let early = gw.browser();
-    let at_idp = walk_to_idp(&early.manual(&gw), &gw.url(APP_HOST, "/")).await;
+    let at_idp = common::walk_to_idp(&early.manual(&gw), &gw.url(APP_HOST, "/")).await;
 
     let flood = attacker(&gw);
     let start = gw.url(

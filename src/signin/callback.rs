@@ -7,8 +7,8 @@ use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
 use super::complete::start_session;
-use super::flow::{self, PendingSignIn};
-use super::redeem;
+use super::flow::PendingSignIn;
+use super::{open_steps_cookie, redeem};
 use crate::admission::{Admission, Step};
 use crate::error::GatewayError;
 use crate::idp::Identity;
@@ -100,11 +100,7 @@ pub(super) async fn callback(
     };
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set_list(
-            &rt.cookies.flow,
-            &remaining,
-            flow::FLOW_TTL.as_secs() as i64,
-        ),
+        open_steps_cookie(&rt.cookies.flow, &remaining),
     );
     Ok(resp)
 }

@@ -16,7 +16,7 @@ use crate::session::StoreError;
 #[async_trait]
 pub trait FlowStore: Send + Sync + 'static {
     /// Stores `flow` under `key` until `expires_at` (Unix seconds).
-    async fn put(&self, key: &str, flow: &Flow, expires_at: i64) -> Result<(), StoreError>;
+    async fn put(&self, key: &str, flow: Flow, expires_at: i64) -> Result<(), StoreError>;
     /// Removes and returns the flow under `key` if it has not expired.
     async fn take(&self, key: &str) -> Result<Option<Flow>, StoreError>;
     async fn purge_expired(&self) -> Result<u64, StoreError>;
@@ -68,7 +68,7 @@ impl Flows {
     /// `state`, which must be known before the flow is complete).
     pub async fn put_as(&self, id: &str, flow: Flow) -> Result<(), StoreError> {
         let expires_at = now() + flow.ttl().as_secs() as i64;
-        self.store.put(&store_key(id), &flow, expires_at).await
+        self.store.put(&store_key(id), flow, expires_at).await
     }
 
     async fn take(&self, id: &str) -> Result<Option<Flow>, StoreError> {
@@ -112,19 +112,13 @@ impl MemoryFlows {
 
 #[async_trait]
 impl FlowStore for MemoryFlows {
-    async fn put(&self, key: &str, flow: &Flow, expires_at: i64) -> Result<(), StoreError> {
-        // Flows are not Clone (they hold secrets that should exist once); a round trip
-        // through JSON keeps the memory store's contract identical to the SQL one.
-        let copy: Flow = serde_json::from_slice(
-            &serde_json::to_vec(flow).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn put(&self, key: &str, flow: Flow, expires_at: i64) -> Result<(), StoreError> {
         self.cache
             .insert(
                 key.to_string(),
                 Arc::new(Slot {
                     expires_at,
-                    flow: Mutex::new(Some(copy)),
+                    flow: Mutex::new(Some(flow)),
                 }),
             )
             .await;
@@ -160,8 +154,8 @@ impl SqlFlows {
 
 #[async_trait]
 impl FlowStore for SqlFlows {
-    async fn put(&self, key: &str, flow: &Flow, expires_at: i64) -> Result<(), StoreError> {
-        let data = serde_json::to_string(flow).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn put(&self, key: &str, flow: Flow, expires_at: i64) -> Result<(), StoreError> {
+        let data = serde_json::to_string(&flow).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("INSERT INTO flows (id_hash, kind, data, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(key)
             .bind(flow.kind())

@@ -5,7 +5,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
-use super::flow;
+use super::open_steps_cookie;
 use crate::admission::Step;
 use crate::error::GatewayError;
 use crate::response::{self, Body};
@@ -67,11 +67,7 @@ pub(super) async fn handoff(
     );
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set_list(
-            &rt.cookies.bind,
-            &cookies::without(&bindings, &h.binding),
-            flow::FLOW_TTL.as_secs() as i64,
-        ),
+        open_steps_cookie(&rt.cookies.bind, &cookies::without(&bindings, &h.binding)),
     );
     Ok(resp)
 }

@@ -112,6 +112,12 @@ pub async fn handle(
     }
 }
 
+/// `Set-Cookie` for a list cookie of open sign-in steps (flow ids, bindings): they live as
+/// long as a flow may wait.
+pub(super) fn open_steps_cookie(name: &str, ids: &[&str]) -> http::HeaderValue {
+    cookies::set_list(name, ids, flow::FLOW_TTL.as_secs() as i64)
+}
+
 /// A rendered page; a template failure is an internal error (logged, never shown).
 pub(super) fn page(rendered: askama::Result<String>) -> Result<Response<Body>, GatewayError> {
     Ok(response::html(StatusCode::OK, rendered?))
@@ -159,11 +165,7 @@ pub fn require_sign_in(
         let open = cookies::list(req.headers(), &rt.cookies.bind);
         resp.headers_mut().append(
             header::SET_COOKIE,
-            cookies::set_list(
-                &rt.cookies.bind,
-                &cookies::with(&open, &binding),
-                flow::FLOW_TTL.as_secs() as i64,
-            ),
+            open_steps_cookie(&rt.cookies.bind, &cookies::with(&open, &binding)),
         );
     }
     if had_cookie {

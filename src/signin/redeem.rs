@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use url::Url;
 
 use super::flow::{self, Flow, PendingConsent};
-use super::{Choice, page, start_session};
+use super::{Choice, open_steps_cookie, page, start_session};
 use crate::admission::{Admission, Step};
 use crate::directory::{Invitation, User};
 use crate::error::GatewayError;
@@ -182,11 +182,7 @@ pub async fn ask_consent(
     let mut resp = response::html(StatusCode::OK, html);
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set_list(
-            &rt.cookies.flow,
-            &cookies::with(wait.open_flows, &id),
-            flow::FLOW_TTL.as_secs() as i64,
-        ),
+        open_steps_cookie(&rt.cookies.flow, &cookies::with(wait.open_flows, &id)),
     );
     // The accepted form redirects to the app's host, which `form-action 'self'` would block.
     resp.headers_mut().insert(
@@ -246,11 +242,7 @@ pub async fn consent(
     };
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set_list(
-            &rt.cookies.flow,
-            &remaining,
-            flow::FLOW_TTL.as_secs() as i64,
-        ),
+        open_steps_cookie(&rt.cookies.flow, &remaining),
     );
     Ok(resp)
 }

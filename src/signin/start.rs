@@ -9,7 +9,7 @@ use super::callback::idp_error;
 use super::complete::complete;
 use super::flow::{self, Flow, PendingSignIn};
 use super::redeem;
-use super::{Choice, default_return, page, redirect_to_login};
+use super::{Choice, default_return, open_steps_cookie, page, redirect_to_login};
 use crate::error::GatewayError;
 use crate::response::{self, Body};
 use crate::state::{Gateway, RequestCtx, Runtime, SessionCheck};
@@ -139,11 +139,7 @@ pub(super) async fn signin(
     let open = cookies::list(req.headers(), &rt.cookies.flow);
     resp.headers_mut().append(
         header::SET_COOKIE,
-        cookies::set_list(
-            &rt.cookies.flow,
-            &cookies::with(&open, &flow_id),
-            flow::FLOW_TTL.as_secs() as i64,
-        ),
+        open_steps_cookie(&rt.cookies.flow, &cookies::with(&open, &flow_id)),
     );
     Ok(resp)
 }

@@ -488,3 +488,18 @@ pub fn app_toml(id: &str, host: &str, port: u16, upstream: SocketAddr, extra: &s
         "[[app]]\nid = \"{id}\"\nhost = \"{host}:{port}\"\nupstream = \"http://{upstream}\"\n{extra}\n"
     )
 }
+
+/// Follows redirects by hand until one leaves the gateway: the IdP's authorization URL.
+pub async fn walk_to_idp(manual: &reqwest::Client, start: &str) -> String {
+    let mut url = url::Url::parse(start).expect("url");
+    for _ in 0..10 {
+        let r = manual.get(url.as_str()).send().await.expect("hop");
+        let next = url.join(&location(&r)).expect("location");
+        let host = next.host_str().unwrap_or("");
+        if host != LOGIN_HOST && host != APP_HOST {
+            return next.to_string();
+        }
+        url = next;
+    }
+    panic!("never reached the IdP from {start}");
+}
