@@ -14,7 +14,7 @@ use crate::assertion::AssertionSigner;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::error::GatewayError;
-use crate::idp::oidc::OidcProvider;
+use crate::idp::Provider;
 use crate::invite::Inviter;
 use crate::metrics::{Label, Metrics};
 use crate::proxy::{
@@ -31,7 +31,7 @@ pub struct Runtime {
     pub router: Router,
     pub cookies: CookieNames,
     gateway_cookies: Vec<String>,
-    pub idps: Vec<Arc<OidcProvider>>,
+    pub idps: Vec<Arc<Provider>>,
     apps: HashMap<String, AppRuntime>,
     /// Invitations under this config's apps, domain lists and mail settings.
     pub inviter: Inviter,
@@ -61,7 +61,7 @@ impl Runtime {
             let redirect = config
                 .public_url
                 .join(&format!("/.borderless/callback/{}", idp.id))?;
-            idps.push(Arc::new(OidcProvider::new(idp.clone(), redirect)?));
+            idps.push(Arc::new(Provider::new(idp.clone(), redirect)?));
         }
         let mut apps = HashMap::new();
         for app in &config.apps {
@@ -100,8 +100,8 @@ impl Runtime {
         self.apps.get(id)
     }
 
-    pub fn idp(&self, id: &str) -> Option<&Arc<OidcProvider>> {
-        self.idps.iter().find(|p| p.config.id == id)
+    pub fn idp(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.idps.iter().find(|p| p.config().id == id)
     }
 
     /// Every cookie name the gateway owns; stripped before a request reaches an app.

@@ -127,3 +127,37 @@ fn directory_collaboration_and_smtp_errors_name_their_keys() {
         );
     }
 }
+
+/// Every ready-made provider snippet in `config/providers/` loads when pasted into a config.
+#[test]
+fn every_provider_snippet_is_a_valid_idp() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/providers");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&root).expect("config/providers") {
+        let path = entry.expect("entry").path();
+        let snippet = std::fs::read_to_string(&path).expect("read");
+        // The secret comes from the environment in production; inline here.
+        let snippet: String = snippet
+            .lines()
+            .map(|l| {
+                if l.starts_with("client_secret_env") {
+                    "client_secret = \"test\"".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = format!(
+            "version = 1\n[gateway]\npublic_url = \"https://login.test\"\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nredirect_to_https = true\n\n{snippet}\n"
+        );
+        let file = write(dir.path(), "snippet.toml", &config);
+        let c =
+            borderless::config::load(&file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(c.idps.len(), 1, "{}", path.display());
+        seen.push(c.idps[0].id.clone());
+    }
+    seen.sort();
+    assert_eq!(seen, ["facebook", "github", "google", "microsoft", "okta"]);
+}

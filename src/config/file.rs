@@ -241,13 +241,15 @@ pub struct IdpSection {
     pub id: String,
     pub kind: IdpKind,
     pub display_name: Option<String>,
-    pub issuer: String,
+    /// OpenID Connect: the issuer, exactly as its discovery document names it. OAuth2: the
+    /// namespace of the provider's user ids [default: the provider's web origin].
+    pub issuer: Option<String>,
     pub client_id: String,
     pub client_secret: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<String>,
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
+    /// [default: `openid email profile`; for `oauth2`, what its profile API needs]
+    pub scopes: Option<Vec<String>>,
     /// Attribute name → claim name, e.g. `email = "email"`.
     #[serde(default)]
     pub claims: BTreeMap<String, String>,
@@ -267,10 +269,16 @@ pub struct IdpSection {
     /// whether an address is verified (Microsoft Entra sends no `email_verified`).
     #[serde(default)]
     pub verified_domains: Vec<String>,
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["openid".into(), "email".into(), "profile".into()]
+    /// `kind = "oauth2"`: whose profile API tells who signed in.
+    pub profile_api: Option<ProfileApi>,
+    /// `kind = "oauth2"`: endpoints, for GitHub Enterprise Server, another Graph API version,
+    /// or a test [defaults: the provider's public ones].
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub api_url: Option<String>,
+    /// `kind = "oauth2"`: send a PKCE challenge (both GitHub and Facebook take one)
+    /// [default: true].
+    pub pkce: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +288,20 @@ pub enum IdpKind {
     /// Microsoft Entra ID (work accounts, multi-tenant) and personal Microsoft accounts:
     /// OpenID Connect with an issuer template and no `email_verified`.
     Microsoft,
+    /// OAuth 2.0 without an ID token (Facebook, GitHub): who signed in comes from the
+    /// provider's profile API.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+}
+
+/// The profile APIs an `oauth2` provider can have, each with its own wire format.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileApi {
+    /// `GET /user` and `GET /user/emails` (the verified primary address).
+    Github,
+    /// Graph `GET /me?fields=id,name,email` with `appsecret_proof`.
+    Facebook,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,66 @@ pub struct IdpConfig {
     pub tenants: Vec<String>,
     /// Lower-case domains whose addresses count as verified without the IdP saying so.
     pub verified_domains: Vec<String>,
+    /// `kind = "oauth2"`: where to send the browser and which profile API to ask.
+    pub oauth2: Option<OAuth2Settings>,
+}
+
+/// An OAuth2 provider's endpoints and profile API (Facebook, GitHub).
+#[derive(Debug, Clone)]
+pub struct OAuth2Settings {
+    pub api: file::ProfileApi,
+    pub authorization_endpoint: Url,
+    pub token_endpoint: Url,
+    /// Base of the profile API (`https://api.github.com`, `https://graph.facebook.com/v23.0`).
+    pub api_url: Url,
+    pub pkce: bool,
+}
+
+/// A profile API's public endpoints, scopes and identifier namespace.
+struct Preset {
+    issuer: &'static str,
+    authorization_endpoint: &'static str,
+    token_endpoint: &'static str,
+    api_url: &'static str,
+    scopes: &'static [&'static str],
+}
+
+fn preset(api: file::ProfileApi) -> Preset {
+    match api {
+        file::ProfileApi::Github => Preset {
+            issuer: "https://github.com",
+            authorization_endpoint: "https://github.com/login/oauth/authorize",
+            token_endpoint: "https://github.com/login/oauth/access_token",
+            api_url: "https://api.github.com",
+            scopes: &["read:user", "user:email"],
+        },
+        file::ProfileApi::Facebook => Preset {
+            issuer: "https://www.facebook.com",
+            // Graph API v23.0; set the three endpoints to speak another version.
+            authorization_endpoint: "https://www.facebook.com/v23.0/dialog/oauth",
+            token_endpoint: "https://graph.facebook.com/v23.0/oauth/access_token",
+            api_url: "https://graph.facebook.com/v23.0",
+            scopes: &["email", "public_profile"],
+        },
+    }
+}
+
+/// An endpoint URL: https, or http on loopback for a test provider.
+fn endpoint(sink: &mut ErrorSink<'_>, key: KeyPath, raw: &str) -> Option<Url> {
+    match Url::parse(raw) {
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => Some(u),
+        Ok(_) => {
+            sink.push(
+                key,
+                "must be https:// (http:// only for loopback test IdPs)",
+            );
+            None
+        }
+        Err(e) => {
+            sink.push(key, format!("not a URL: {e}"));
+            None
+        }
+    }
 }
 
 impl std::fmt::Debug for IdpConfig {
@@ -71,19 +131,13 @@ pub(super) fn idps(
         if idps.iter().any(|o| o.id == idp.id) {
             sink.push(ip.key("id"), format!("duplicate idp id `{}`", idp.id));
         }
-        let issuer = match Url::parse(&idp.issuer) {
-            Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {
-                Some(idp.issuer.clone())
-            }
-            Ok(_) => {
-                sink.push(
-                    ip.key("issuer"),
-                    "must be https:// (http:// only for loopback test IdPs)",
-                );
-                None
-            }
-            Err(e) => {
-                sink.push(ip.key("issuer"), format!("not a URL: {e}"));
+        let oauth2 = oauth2_settings(sink, &ip, idp);
+        let issuer = match (&idp.issuer, &oauth2) {
+            (Some(raw), _) => endpoint(sink, ip.key("issuer"), raw).map(|_| raw.clone()),
+            (None, Some(o)) => Some(preset(o.api).issuer.to_string()),
+            (None, None) if idp.kind == file::IdpKind::OAuth2 => None,
+            (None, None) => {
+                sink.push(ip.key("issuer"), "required for an OpenID Connect provider");
                 None
             }
         };
@@ -102,8 +156,19 @@ pub(super) fn idps(
                 &resolve,
             ),
         };
-        if !idp.scopes.iter().any(|s| s == "openid") {
+        let scopes = match (&idp.scopes, &oauth2) {
+            (Some(scopes), _) => scopes.clone(),
+            (None, Some(o)) => preset(o.api).scopes.iter().map(|s| s.to_string()).collect(),
+            (None, None) => vec!["openid".into(), "email".into(), "profile".into()],
+        };
+        if idp.kind != file::IdpKind::OAuth2 && !scopes.iter().any(|s| s == "openid") {
             sink.push(ip.key("scopes"), "must include `openid`");
+        }
+        if idp.kind == file::IdpKind::OAuth2 && idp.hosted_domain.is_some() {
+            sink.push(
+                ip.key("hosted_domain"),
+                "only for OpenID Connect providers (Google)",
+            );
         }
         let mut claims: Vec<(String, String)> = DEFAULT_CLAIMS
             .iter()
@@ -153,14 +218,15 @@ pub(super) fn idps(
                 sink.push(ip.key("verified_domains").index(j), "must be a domain name");
             }
         }
-        if let (Some(issuer), Some(client_secret)) = (issuer, client_secret) {
+        let oauth2_ok = idp.kind != file::IdpKind::OAuth2 || oauth2.is_some();
+        if let (Some(issuer), Some(client_secret), true) = (issuer, client_secret, oauth2_ok) {
             idps.push(Arc::new(IdpConfig {
                 id: idp.id.clone(),
                 display_name: idp.display_name.clone().unwrap_or_else(|| idp.id.clone()),
                 issuer,
                 client_id: idp.client_id.clone(),
                 client_secret,
-                scopes: idp.scopes.clone(),
+                scopes,
                 claims,
                 members: idp.members,
                 hosted_domain,
@@ -168,8 +234,75 @@ pub(super) fn idps(
                 ca_file,
                 tenants: idp.tenants.iter().map(|t| t.to_ascii_lowercase()).collect(),
                 verified_domains,
+                oauth2,
             }));
         }
     }
     idps
+}
+
+/// `kind = "oauth2"`: the profile API and its endpoints (each overridable); the oauth2-only
+/// keys are refused on other kinds rather than ignored.
+fn oauth2_settings(
+    sink: &mut ErrorSink<'_>,
+    ip: &KeyPath,
+    idp: &IdpSection,
+) -> Option<OAuth2Settings> {
+    let overrides = [
+        ("authorization_endpoint", &idp.authorization_endpoint),
+        ("token_endpoint", &idp.token_endpoint),
+        ("api_url", &idp.api_url),
+    ];
+    if idp.kind != file::IdpKind::OAuth2 {
+        if idp.profile_api.is_some() {
+            sink.push(ip.key("profile_api"), "only for kind = \"oauth2\"");
+        }
+        for (key, value) in overrides {
+            if value.is_some() {
+                sink.push(
+                    ip.key(key),
+                    "only for kind = \"oauth2\" (OpenID Connect discovers it)",
+                );
+            }
+        }
+        if idp.pkce.is_some() {
+            sink.push(
+                ip.key("pkce"),
+                "only for kind = \"oauth2\" (OpenID Connect always uses PKCE)",
+            );
+        }
+        return None;
+    }
+    let Some(api) = idp.profile_api else {
+        sink.push(
+            ip.key("profile_api"),
+            "required for kind = \"oauth2\": \"github\" or \"facebook\"",
+        );
+        return None;
+    };
+    let p = preset(api);
+    let defaults = [p.authorization_endpoint, p.token_endpoint, p.api_url];
+    // Every endpoint is checked, so one run names all the bad ones.
+    let urls: Vec<Option<Url>> = overrides
+        .into_iter()
+        .zip(defaults)
+        .map(|((key, value), default)| {
+            endpoint(sink, ip.key(key), value.as_deref().unwrap_or(default))
+        })
+        .collect();
+    let [
+        Some(authorization_endpoint),
+        Some(token_endpoint),
+        Some(api_url),
+    ]: [Option<Url>; 3] = urls.try_into().ok()?
+    else {
+        return None;
+    };
+    Some(OAuth2Settings {
+        api,
+        authorization_endpoint,
+        token_endpoint,
+        api_url,
+        pkce: idp.pkce.unwrap_or(true),
+    })
 }

@@ -11,7 +11,7 @@ pub use super::apps::AppConfig;
 pub use super::directory::{Collaboration, DirectorySettings, SmtpSettings};
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{FileConfig, LogFormat};
-pub use super::idps::{DEFAULT_CLAIMS, IdpConfig};
+pub use super::idps::{DEFAULT_CLAIMS, IdpConfig, OAuth2Settings};
 pub use super::limits::Limits;
 pub use super::listeners::{Listener, TlsFiles};
 pub use super::names::normalize_authority;

@@ -1,10 +1,147 @@
 //! Identity providers. Each kind turns a browser round trip into a verified `Identity`;
 //! what happens next (sessions, redirects) belongs to the sign-in plane.
+//!
+//! Every kind states what it learnt as an `Asserted` (issuer, subject, claims, address), and
+//! one function turns that into an `Identity`: the attribute mapping and the rule that only
+//! a verified address becomes the `email` attribute live in one place for all of them.
 
+mod error;
+pub mod oauth2;
 pub mod oidc;
 
+use std::sync::Arc;
+
+use url::Url;
+
+pub use error::IdpError;
+
+use crate::config::IdpConfig;
 use crate::directory::address::Address;
 use crate::session::Attributes;
+
+/// Per-flow secrets created when a redirect sign-in starts and checked at the callback.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub url: Url,
+    /// OpenID Connect's `nonce`; empty for kinds without an ID token.
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// A configured provider that signs in by redirect and callback.
+pub enum Provider {
+    Oidc(oidc::OidcProvider),
+    OAuth2(oauth2::OAuth2Provider),
+}
+
+impl Provider {
+    pub fn new(config: Arc<IdpConfig>, redirect_uri: Url) -> anyhow::Result<Self> {
+        Ok(match config.oauth2 {
+            Some(_) => Self::OAuth2(oauth2::OAuth2Provider::new(config, redirect_uri)?),
+            None => Self::Oidc(oidc::OidcProvider::new(config, redirect_uri)?),
+        })
+    }
+
+    pub fn config(&self) -> &Arc<IdpConfig> {
+        match self {
+            Self::Oidc(p) => &p.config,
+            Self::OAuth2(p) => &p.config,
+        }
+    }
+
+    /// The authorization request; `state` is the id of the flow that waits for the callback.
+    pub async fn start(&self, state: &str) -> Result<AuthRequest, IdpError> {
+        match self {
+            Self::Oidc(p) => p.start(state).await,
+            Self::OAuth2(p) => Ok(p.start(state)),
+        }
+    }
+
+    /// Exchanges the callback's code and verifies what the provider says about the user.
+    pub async fn finish(
+        &self,
+        code: &str,
+        nonce: &str,
+        pkce_verifier: &str,
+    ) -> Result<Identity, IdpError> {
+        match self {
+            Self::Oidc(p) => p.finish(code, nonce, pkce_verifier).await,
+            Self::OAuth2(p) => p.finish(code, pkce_verifier).await,
+        }
+    }
+
+    /// Where to send the browser to sign out at the provider too, if it offers that.
+    pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
+        match self {
+            Self::Oidc(p) => p.end_session_url(post_logout_redirect).await,
+            Self::OAuth2(_) => None,
+        }
+    }
+}
+
+/// The HTTP client for an IdP's back channel (discovery, keys, tokens, profiles).
+fn back_channel(config: &IdpConfig) -> anyhow::Result<reqwest::Client> {
+    // The system roots (an IdP is a public service or the organisation's own, behind its
+    // CA), plus the IdP's private CA when configured.
+    let tls = crate::tls_client::client_config(config.ca_file.as_deref())?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        // Following redirects from an IdP's back channel invites SSRF; refuse them.
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("borderless/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    crate::error::chain(e)
+}
+
+/// What a provider asserted about a user, before the attribute mapping.
+pub struct Asserted {
+    pub issuer: String,
+    pub subject: String,
+    /// Every claim (or profile field) by name; `sub` included.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The address and whether the provider vouched for it, from one source.
+    pub email: Option<(String, bool)>,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub auth_time: Option<i64>,
+}
+
+impl Asserted {
+    /// Maps the claims to the IdP's attributes. Only a verified address can reach a header
+    /// or an assertion, whatever claims the provider sent under the name `email`.
+    pub fn into_identity(mut self, config: &IdpConfig) -> Identity {
+        let email = IdpEmail::from_claim(self.email);
+        self.claims.remove("email");
+        self.claims.remove("email_verified");
+        if let Some(verified) = email.verified() {
+            self.claims.insert("email".into(), verified.as_str().into());
+            self.claims.insert("email_verified".into(), true.into());
+        }
+        let mut attributes = Attributes::new();
+        for (attr, claim) in &config.claims {
+            if let Some(v) = self.claims.get(claim) {
+                let values = claim_values(v);
+                if !values.is_empty() {
+                    attributes.insert(attr.clone(), values);
+                }
+            }
+        }
+        Identity {
+            idp: config.id.clone(),
+            email,
+            issuer: self.issuer,
+            subject: self.subject,
+            attributes,
+            amr: self.amr,
+            acr: self.acr,
+            auth_time: self.auth_time,
+        }
+    }
+}
 
 /// A verified sign-in result, independent of the protocol that produced it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

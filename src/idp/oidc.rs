@@ -7,7 +7,6 @@
 //! published serve for `JWKS_STALE_GRACE` more. A token naming an unknown key makes one
 //! early refetch, at most once per `JWKS_REFETCH_INTERVAL` and by one task at a time.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
-use super::{Identity, claim_values};
+use super::{Asserted, AuthRequest, Identity, IdpError, error_chain};
 use crate::config::IdpConfig;
 use crate::config::file::IdpKind;
 
@@ -58,40 +57,6 @@ impl AdditionalClaims for AllClaims {}
 
 type FullIdToken =
     IdToken<AllClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum OidcError {
-    #[error("discovery of {issuer} failed: {reason}")]
-    Discovery { issuer: String, reason: String },
-    /// The IdP could not be reached or answered with a server error.
-    #[error("the identity provider is unreachable: {0}")]
-    Unreachable(String),
-    #[error("the identity provider returned an error: {0}")]
-    Provider(String),
-    #[error("code exchange failed: {0}")]
-    Exchange(String),
-    #[error("the token response has no ID token")]
-    NoIdToken,
-    #[error("ID token rejected: {0}")]
-    IdToken(String),
-    #[error("UserInfo rejected: {0}")]
-    UserInfo(String),
-}
-
-impl OidcError {
-    /// True when the fault is the IdP's availability, not the sign-in: a 503, not a 400.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Discovery { .. } | Self::Unreachable(_))
-    }
-}
-
-/// Per-flow secrets created when sign-in starts and checked at the callback.
-#[derive(Debug, Clone)]
-pub struct AuthRequest {
-    pub url: Url,
-    pub nonce: String,
-    pub pkce_verifier: String,
-}
 
 struct Discovered {
     client: Client,
@@ -162,15 +127,7 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub fn new(config: Arc<IdpConfig>, redirect_uri: Url) -> anyhow::Result<Self> {
-        // The system roots (an IdP is a public service or the organisation's own, behind its
-        // CA), plus the IdP's private CA when configured.
-        let tls = crate::tls_client::client_config(config.ca_file.as_deref())?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            // Following redirects from an IdP's back channel invites SSRF; refuse them.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()?;
+        let http = super::back_channel(&config)?;
         Ok(Self {
             config,
             redirect_uri: RedirectUrl::from_url(redirect_uri),
@@ -180,7 +137,7 @@ impl OidcProvider {
         })
     }
 
-    async fn discovered(&self) -> Result<Arc<Discovered>, OidcError> {
+    async fn discovered(&self) -> Result<Arc<Discovered>, IdpError> {
         if let Some(d) = self.discovered.read().await.as_ref() {
             return Ok(d.clone());
         }
@@ -195,8 +152,8 @@ impl OidcProvider {
 
     /// Discovery by hand rather than `discover_async`, which hides the JWKS response's
     /// `Cache-Control`: the document, the exact issuer check, then the keys.
-    async fn discover(&self, generation: u64) -> Result<Discovered, OidcError> {
-        let err = |reason: String| OidcError::Discovery {
+    async fn discover(&self, generation: u64) -> Result<Discovered, IdpError> {
+        let err = |reason: String| IdpError::Discovery {
             issuer: self.config.issuer.clone(),
             reason,
         };
@@ -223,34 +180,34 @@ impl OidcProvider {
     }
 
     /// GETs a JSON document from the IdP; network failures and 5xx are `Unreachable`.
-    async fn get_json(&self, url: &str) -> Result<(bytes::Bytes, http::HeaderMap), OidcError> {
+    async fn get_json(&self, url: &str) -> Result<(bytes::Bytes, http::HeaderMap), IdpError> {
         let resp = self
             .http
             .get(url)
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| OidcError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
+            .map_err(|e| IdpError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(OidcError::Unreachable(format!("{url} answered {status}")));
+            return Err(IdpError::Unreachable(format!("{url} answered {status}")));
         }
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| OidcError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
+            .map_err(|e| IdpError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
         Ok((body, headers))
     }
 
     async fn fetch_keys(
         &self,
         metadata: &ProviderMetadataWithLogout,
-    ) -> Result<(CoreJsonWebKeySet, KeyAge), OidcError> {
+    ) -> Result<(CoreJsonWebKeySet, KeyAge), IdpError> {
         let url = metadata.jwks_uri().url().as_str();
         let (body, headers) = self.get_json(url).await?;
         let jwks: CoreJsonWebKeySet =
-            serde_json::from_slice(&body).map_err(|e| OidcError::Discovery {
+            serde_json::from_slice(&body).map_err(|e| IdpError::Discovery {
                 issuer: self.config.issuer.clone(),
                 reason: format!("{url}: {e}"),
             })?;
@@ -263,7 +220,7 @@ impl OidcProvider {
 
     /// The discovered provider with keys fit to verify a token now: fetched again when
     /// past their age, the old ones kept (for the grace) only while the IdP is unreachable.
-    async fn with_current_keys(&self) -> Result<Arc<Discovered>, OidcError> {
+    async fn with_current_keys(&self) -> Result<Arc<Discovered>, IdpError> {
         let d = self.discovered().await?;
         let freshness = d.keys.freshness(Instant::now());
         if freshness == KeyFreshness::Fresh {
@@ -318,7 +275,7 @@ impl OidcProvider {
 
     /// Builds the authorization request (PKCE S256, nonce) with `state`: the id of the flow
     /// that waits for the callback, a random token of the caller's.
-    pub async fn start(&self, state: &str) -> Result<AuthRequest, OidcError> {
+    pub async fn start(&self, state: &str) -> Result<AuthRequest, IdpError> {
         let d = self.discovered().await?;
         let state = state.to_string();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -352,12 +309,12 @@ impl OidcProvider {
         code: &str,
         nonce: &str,
         pkce_verifier: &str,
-    ) -> Result<Identity, OidcError> {
+    ) -> Result<Identity, IdpError> {
         let d = self.with_current_keys().await?;
         let token = d
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
-            .map_err(|e| OidcError::Exchange(e.to_string()))?
+            .map_err(|e| IdpError::Exchange(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(&self.http)
             .await
@@ -366,23 +323,23 @@ impl OidcProvider {
                 // the sign-in itself did nothing wrong. JSON that is not a valid token
                 // response is the IdP's answer, and refused as such.
                 openidconnect::RequestTokenError::Request(_) => {
-                    OidcError::Unreachable(error_chain(&e))
+                    IdpError::Unreachable(error_chain(&e))
                 }
                 openidconnect::RequestTokenError::Parse(_, ref body)
                     if serde_json::from_slice::<serde_json::Value>(body).is_err() =>
                 {
-                    OidcError::Unreachable(error_chain(&e))
+                    IdpError::Unreachable(error_chain(&e))
                 }
-                _ => OidcError::Exchange(error_chain(&e)),
+                _ => IdpError::Exchange(error_chain(&e)),
             })?;
-        let raw = token.id_token().ok_or(OidcError::NoIdToken)?;
+        let raw = token.id_token().ok_or(IdpError::NoIdToken)?;
         let raw = serde_json::to_value(raw)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
-            .ok_or(OidcError::NoIdToken)?;
+            .ok_or(IdpError::NoIdToken)?;
         let id_token: FullIdToken = raw
             .parse()
-            .map_err(|e: serde_json::Error| OidcError::IdToken(e.to_string()))?;
+            .map_err(|e: serde_json::Error| IdpError::IdToken(e.to_string()))?;
         let nonce = Nonce::new(nonce.to_string());
 
         let (d, claims) = match verify(&d, &self.config, &id_token, &nonce) {
@@ -393,10 +350,10 @@ impl OidcProvider {
                 // The provider may have rotated its keys: refetch once, then try again.
                 let d2 = self.refetch_keys(&d).await?;
                 let c = verify(&d2, &self.config, &id_token, &nonce)
-                    .map_err(|e| OidcError::IdToken(e.to_string()))?;
+                    .map_err(|e| IdpError::IdToken(e.to_string()))?;
                 (d2, c)
             }
-            Err(e) => return Err(OidcError::IdToken(error_chain(&e))),
+            Err(e) => return Err(IdpError::IdToken(error_chain(&e))),
         };
 
         check_times(&claims)?;
@@ -411,7 +368,7 @@ impl OidcProvider {
                 .and_then(|v| v.as_str())
                 .map(str::to_ascii_lowercase);
             if token_hd.as_deref() != Some(hd.as_str()) {
-                return Err(OidcError::IdToken(format!(
+                return Err(IdpError::IdToken(format!(
                     "the account is not in the hosted domain {hd} (hd: {token_hd:?})"
                 )));
             }
@@ -429,14 +386,12 @@ impl OidcProvider {
         // token when it names an address, else UserInfo. Mixing them would let a verified
         // flag from one vouch for an address from the other.
         let mut email = claims.email().map(|e| {
-            let verified = match self.config.kind {
-                IdpKind::Oidc => claims.email_verified() == Some(true),
-                IdpKind::Microsoft => microsoft_email_verified(
-                    &self.config,
-                    e.as_str(),
-                    &claims.additional_claims().claims,
-                ),
-            };
+            let verified = email_verified(
+                &self.config,
+                e.as_str(),
+                claims.email_verified(),
+                &claims.additional_claims().claims,
+            );
             (e.as_str().to_string(), verified)
         });
 
@@ -448,7 +403,7 @@ impl OidcProvider {
             let info: UserInfoClaims<AllClaims, CoreGenderClaim> = req
                 .request_async(&self.http)
                 .await
-                .map_err(|e| OidcError::UserInfo(error_chain(&e)))?;
+                .map_err(|e| IdpError::UserInfo(error_chain(&e)))?;
             for (k, v) in &info.additional_claims().claims {
                 if !matches!(k.as_str(), "sub" | "iss" | "aud") {
                     all.insert(k.clone(), v.clone());
@@ -456,14 +411,12 @@ impl OidcProvider {
             }
             if email.is_none() {
                 email = info.email().map(|e| {
-                    let verified = match self.config.kind {
-                        IdpKind::Oidc => info.email_verified() == Some(true),
-                        IdpKind::Microsoft => microsoft_email_verified(
-                            &self.config,
-                            e.as_str(),
-                            &info.additional_claims().claims,
-                        ),
-                    };
+                    let verified = email_verified(
+                        &self.config,
+                        e.as_str(),
+                        info.email_verified(),
+                        &info.additional_claims().claims,
+                    );
                     (e.as_str().to_string(), verified)
                 });
             }
@@ -471,42 +424,24 @@ impl OidcProvider {
                 all.insert("name".into(), name.as_str().into());
             }
         }
-        let email = super::IdpEmail::from_claim(email);
-        // Only a verified address can be mapped to a header or an assertion.
-        all.remove("email");
-        all.remove("email_verified");
-        if let Some(verified) = email.verified() {
-            all.insert("email".into(), verified.as_str().into());
-            all.insert("email_verified".into(), true.into());
-        }
-
-        let mut attributes = crate::session::Attributes::new();
-        for (attr, claim) in &self.config.claims {
-            if let Some(v) = all.get(claim) {
-                let values = claim_values(v);
-                if !values.is_empty() {
-                    attributes.insert(attr.clone(), values);
-                }
-            }
-        }
         let amr = claims
             .auth_method_refs()
             .map(|v| v.iter().map(|a| a.as_str().to_string()).collect())
             .unwrap_or_default();
-        Ok(Identity {
-            idp: self.config.id.clone(),
-            email,
+        Ok(Asserted {
             issuer: claims.issuer().as_str().to_string(),
             subject: subject.as_str().to_string(),
-            attributes,
+            claims: all,
+            email,
             amr,
             acr: claims.auth_context_ref().map(|a| a.as_str().to_string()),
             auth_time: claims.auth_time().map(|t| t.timestamp()),
-        })
+        }
+        .into_identity(&self.config))
     }
 
     /// Single-flight, rate-limited key refetch.
-    async fn refetch_keys(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, OidcError> {
+    async fn refetch_keys(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, IdpError> {
         let mut last = self.refetch.lock().await;
         // Someone refetched while this task waited for the lock: use their result.
         if let Some(cur) = self.discovered.read().await.as_ref()
@@ -517,7 +452,7 @@ impl OidcProvider {
         if let Some(at) = *last
             && at.elapsed() < JWKS_REFETCH_INTERVAL
         {
-            return Err(OidcError::IdToken(
+            return Err(IdpError::IdToken(
                 "unknown signing key (key refetch rate-limited)".into(),
             ));
         }
@@ -580,29 +515,43 @@ fn check_tenant(
     config: &IdpConfig,
     issuer: &str,
     claims: &openidconnect::IdTokenClaims<AllClaims, CoreGenderClaim>,
-) -> Result<(), OidcError> {
+) -> Result<(), IdpError> {
     let tid = claims
         .additional_claims()
         .claims
         .get("tid")
         .and_then(|v| v.as_str())
-        .ok_or_else(|| OidcError::IdToken("no tenant id (tid)".into()))?;
+        .ok_or_else(|| IdpError::IdToken("no tenant id (tid)".into()))?;
     let tid_ok = tid.len() == 36 && tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
     if !tid_ok {
-        return Err(OidcError::IdToken(format!("malformed tenant id {tid:?}")));
+        return Err(IdpError::IdToken(format!("malformed tenant id {tid:?}")));
     }
     let expected = issuer.replace(TENANT_PLACEHOLDER, tid);
     if claims.issuer().as_str() != expected {
-        return Err(OidcError::IdToken(format!(
+        return Err(IdpError::IdToken(format!(
             "iss {} is not the issuer of tenant {tid}",
             claims.issuer().as_str()
         )));
     }
     let tid = tid.to_ascii_lowercase();
     if !config.tenants.is_empty() && !config.tenants.contains(&tid) {
-        return Err(OidcError::IdToken(format!("tenant {tid} is not admitted")));
+        return Err(IdpError::IdToken(format!("tenant {tid} is not admitted")));
     }
     Ok(())
+}
+
+/// Whether the provider vouched for the address: `email_verified: true`, or Microsoft's
+/// own signal.
+fn email_verified(
+    config: &IdpConfig,
+    email: &str,
+    standard: Option<bool>,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    match config.kind {
+        IdpKind::Microsoft => microsoft_email_verified(config, email, claims),
+        IdpKind::Oidc | IdpKind::OAuth2 => standard == Some(true),
+    }
 }
 
 /// Entra sends no `email_verified`. An address counts only when the optional claim
@@ -629,23 +578,16 @@ pub const CLOCK_SKEW: i64 = 60;
 /// comes from the future; a token minted ahead of time would outlive its real validity.
 fn check_times(
     claims: &openidconnect::IdTokenClaims<AllClaims, CoreGenderClaim>,
-) -> Result<(), OidcError> {
+) -> Result<(), IdpError> {
     let limit = crate::session::now_unix() + CLOCK_SKEW;
     if claims.issue_time().timestamp() > limit {
-        return Err(OidcError::IdToken("issued in the future (iat)".into()));
+        return Err(IdpError::IdToken("issued in the future (iat)".into()));
     }
     if claims.auth_time().is_some_and(|t| t.timestamp() > limit) {
-        return Err(OidcError::IdToken("auth_time is in the future".into()));
+        return Err(IdpError::IdToken("auth_time is in the future".into()));
     }
     Ok(())
 }
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    crate::error::chain(e)
-}
-
-/// Registry of configured OIDC providers by id.
-pub type Providers = HashMap<String, Arc<OidcProvider>>;
 
 #[cfg(test)]
 mod tests {

@@ -147,7 +147,7 @@ pub(super) async fn finish_callback<'p>(
 
 /// An IdP that cannot be reached is a 503 the guest can retry; anything else it said is a
 /// failed sign-in.
-pub(super) fn idp_error(e: crate::idp::oidc::OidcError) -> GatewayError {
+pub(super) fn idp_error(e: crate::idp::IdpError) -> GatewayError {
     if e.is_unavailable() {
         GatewayError::IdpUnavailable(e.to_string())
     } else {

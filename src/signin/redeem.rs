@@ -104,8 +104,8 @@ pub async fn redeem_page(
             let mut qs = url::form_urlencoded::Serializer::new(String::new());
             qs.append_pair("redeem", secret);
             Choice {
-                name: p.config.display_name.clone(),
-                href: format!("/.borderless/signin/{}?{}", p.config.id, qs.finish()),
+                name: p.config().display_name.clone(),
+                href: format!("/.borderless/signin/{}?{}", p.config().id, qs.finish()),
             }
         })
         .collect();
@@ -158,7 +158,7 @@ pub async fn ask_consent(
     let name = first("name").unwrap_or_else(|| inv.display_name.clone());
     let idp_name = rt
         .idp(&identity.idp)
-        .map(|p| p.config.display_name.clone())
+        .map(|p| p.config().display_name.clone())
         .unwrap_or_else(|| identity.idp.clone());
     let id = flow::random_token();
     let html = ConsentPage {

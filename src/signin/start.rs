@@ -70,12 +70,12 @@ pub(super) async fn signin(
     // Offer only the providers the destination app admits (`allowed_idps`).
     let target_app = return_to::authority_of(&return_to)
         .and_then(|a| rt.router.route_normalized(&a, return_to.path()).cloned());
-    let offered: Vec<&std::sync::Arc<crate::idp::oidc::OidcProvider>> = rt
+    let offered: Vec<&std::sync::Arc<crate::idp::Provider>> = rt
         .idps
         .iter()
         .filter(|p| {
             target_app.as_ref().is_none_or(|app| {
-                app.allowed_idps.is_empty() || app.allowed_idps.contains(&p.config.id)
+                app.allowed_idps.is_empty() || app.allowed_idps.contains(&p.config().id)
             })
         })
         .collect();
@@ -87,7 +87,7 @@ pub(super) async fn signin(
             let choices = offered
                 .iter()
                 .map(|p| {
-                    let mut href = format!("/.borderless/signin/{}", p.config.id);
+                    let mut href = format!("/.borderless/signin/{}", p.config().id);
                     let mut qs = url::form_urlencoded::Serializer::new(String::new());
                     match q.get("redeem") {
                         Some(secret) => qs.append_pair("redeem", secret),
@@ -99,7 +99,7 @@ pub(super) async fn signin(
                     href.push('?');
                     href.push_str(&qs.finish());
                     Choice {
-                        name: p.config.display_name.clone(),
+                        name: p.config().display_name.clone(),
                         href,
                     }
                 })
@@ -120,11 +120,11 @@ pub(super) async fn signin(
     // flow cookie (which lists the sign-ins it has open, one per tab) vouches for it.
     let flow_id = flow::random_token();
     let auth = provider.start(&flow_id).await.map_err(|e| {
-        gw.metrics.signin(&provider.config.id, "idp_unavailable");
+        gw.metrics.signin(&provider.config().id, "idp_unavailable");
         idp_error(e)
     })?;
     let pending = PendingSignIn {
-        idp: provider.config.id.clone(),
+        idp: provider.config().id.clone(),
         nonce: auth.nonce,
         pkce_verifier: auth.pkce_verifier,
         return_to,
@@ -134,7 +134,7 @@ pub(super) async fn signin(
     gw.flows
         .put_as(&flow_id, Flow::AwaitingIdp(pending))
         .await?;
-    gw.metrics.signin(&provider.config.id, "started");
+    gw.metrics.signin(&provider.config().id, "started");
     let mut resp = response::redirect(auth.url.as_str());
     let open = cookies::list(req.headers(), &rt.cookies.flow);
     resp.headers_mut().append(
