@@ -130,8 +130,8 @@ pub fn reload_on_sighup(gw: Arc<Gateway>, path: std::path::PathBuf) -> anyhow::R
     Ok(())
 }
 
-/// Deletes expired sessions, and revocation feed entries every process has long read,
-/// every few minutes.
+/// Deletes expired sessions, flows and passcodes, and revocation feed entries every process
+/// has long read, every few minutes.
 pub fn purge_expired_sessions(gw: Arc<Gateway>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
@@ -143,6 +143,9 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
             }
             if let Err(e) = gw.sessions.purge_expired().await {
                 tracing::warn!("purging expired sessions failed: {e}");
+            }
+            if let Err(e) = gw.directory.purge_passcodes(session::now_unix()).await {
+                tracing::warn!("purging used-up passcodes failed: {e}");
             }
             if let Err(e) = gw
                 .directory

@@ -1,6 +1,7 @@
-//! Invitation email over SMTP (lettre): multipart text + HTML from templates, sent outside
-//! the request path. Every outcome is written to the invitation's delivery status, so a
-//! failure is visible and `resend` can retry; nothing depends on the send succeeding.
+//! Email over SMTP (lettre): invitations and sign-in passcodes, multipart text + HTML from
+//! templates, sent outside the request path. Every invitation's outcome is written to its
+//! delivery status, so a failure is visible and `resend` can retry; nothing depends on the
+//! send succeeding.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -52,6 +53,27 @@ struct HtmlBody<'a> {
 #[template(path = "mail/invitation.txt")]
 struct TextBody<'a> {
     f: &'a Fields<'a>,
+}
+
+/// What a passcode email says.
+pub struct PasscodeMail<'a> {
+    pub to: &'a str,
+    pub code: &'a str,
+    pub minutes: u64,
+    pub organization: &'a str,
+    pub logo_url: &'a Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/passcode.html")]
+struct PasscodeHtml<'a> {
+    f: &'a PasscodeMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/passcode.txt")]
+struct PasscodeText<'a> {
+    f: &'a PasscodeMail<'a>,
 }
 
 #[derive(Clone)]
@@ -114,6 +136,21 @@ impl Mailer {
             ))
             .date(SystemTime::now())
             .multipart(MultiPart::alternative_plain_html(text, html))?)
+    }
+
+    /// Sends a sign-in passcode. The code is in the body only, never in the subject, which
+    /// mail clients show in notifications on a locked screen.
+    pub async fn send_passcode(&self, m: &PasscodeMail<'_>) -> anyhow::Result<()> {
+        let html = PasscodeHtml { f: m }.render()?;
+        let text = PasscodeText { f: m }.render()?;
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, m.to.parse()?))
+            .subject(format!("Your sign-in code for {}", m.organization))
+            .date(SystemTime::now())
+            .multipart(MultiPart::alternative_plain_html(text, html))?;
+        self.transport.send(msg).await?;
+        Ok(())
     }
 
     async fn send_one(&self, m: &InvitationMail) -> anyhow::Result<()> {

@@ -48,15 +48,20 @@ pub struct RateLimits {
     /// Clients over their failure quota: refused before their key is even looked up.
     api_key_blocked: moka::sync::Cache<ClientKey, ()>,
     invitations: DefaultKeyedRateLimiter<String>,
+    passcodes_per_client: DefaultKeyedRateLimiter<ClientKey>,
+    passcodes_per_address: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
+fn per_hour(n: u32) -> Quota {
+    Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
 impl RateLimits {
     pub fn new(limits: &Limits) -> Self {
-        let per_hour = NonZeroU32::new(limits.invitations_per_hour).unwrap_or(NonZeroU32::MIN);
         Self {
             sign_ins: RateLimiter::keyed(per_minute(limits.sign_ins_per_minute)),
             api_key_failures: RateLimiter::keyed(per_minute(limits.api_key_failures_per_minute)),
@@ -64,7 +69,13 @@ impl RateLimits {
                 .time_to_live(API_KEY_BLOCK)
                 .max_capacity(100_000)
                 .build(),
-            invitations: RateLimiter::keyed(Quota::per_hour(per_hour)),
+            invitations: RateLimiter::keyed(per_hour(limits.invitations_per_hour)),
+            passcodes_per_client: RateLimiter::keyed(per_hour(
+                limits.passcodes_per_client_per_hour,
+            )),
+            passcodes_per_address: RateLimiter::keyed(per_hour(
+                limits.passcodes_per_address_per_hour,
+            )),
         }
     }
 
@@ -91,6 +102,21 @@ impl RateLimits {
         check(&self.invitations, &inviter.to_string(), "invitations")
     }
 
+    /// One more passcode mailed to `address` at `client`'s request. Both quotas hold for
+    /// every address alike, known or not, so hitting one says nothing about a guest.
+    pub fn passcode(&self, client: IpAddr, address: &str) -> Result<(), Limited> {
+        check(
+            &self.passcodes_per_client,
+            &client.into(),
+            "passcode emails",
+        )?;
+        check(
+            &self.passcodes_per_address,
+            &address.to_string(),
+            "passcode emails to this address",
+        )
+    }
+
     /// Forgets clients whose quota is whole again, so the maps do not grow without bound.
     pub fn forget_idle(&self) {
         self.sign_ins.retain_recent();
@@ -99,6 +125,10 @@ impl RateLimits {
         self.api_key_failures.shrink_to_fit();
         self.invitations.retain_recent();
         self.invitations.shrink_to_fit();
+        self.passcodes_per_client.retain_recent();
+        self.passcodes_per_client.shrink_to_fit();
+        self.passcodes_per_address.retain_recent();
+        self.passcodes_per_address.shrink_to_fit();
     }
 }
 

@@ -173,6 +173,11 @@ pub struct LimitsSection {
     pub invitations_per_hour: u32,
     /// Sign-ins waiting at an IdP, over all clients.
     pub pending_sign_ins: u64,
+    /// Email passcodes sent to one address per hour (a burst of this many, then one per
+    /// hour/n).
+    pub passcodes_per_address_per_hour: u32,
+    /// Email passcodes one client may request per hour, over all addresses.
+    pub passcodes_per_client_per_hour: u32,
 }
 
 impl Default for LimitsSection {
@@ -190,6 +195,8 @@ impl Default for LimitsSection {
             api_key_failures_per_minute: 10,
             invitations_per_hour: 20,
             pending_sign_ins: 100_000,
+            passcodes_per_address_per_hour: 5,
+            passcodes_per_client_per_hour: 20,
         }
     }
 }
@@ -241,10 +248,18 @@ pub struct IdpSection {
     pub id: String,
     pub kind: IdpKind,
     pub display_name: Option<String>,
+    /// `kind = "email_passcode"`: digits in a code [default: 8].
+    pub code_length: Option<u32>,
+    /// `kind = "email_passcode"`: minutes a code is valid, at most 30 [default: 10].
+    pub code_ttl_minutes: Option<u64>,
+    /// `kind = "email_passcode"`: wrong codes per address before it is locked [default: 5].
+    pub max_failures: Option<u32>,
+    /// `kind = "email_passcode"`: minutes an address stays locked [default: 15].
+    pub lockout_minutes: Option<u64>,
     /// OpenID Connect: the issuer, exactly as its discovery document names it. OAuth2: the
     /// namespace of the provider's user ids [default: the provider's web origin].
     pub issuer: Option<String>,
-    pub client_id: String,
+    pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<String>,
@@ -292,6 +307,9 @@ pub enum IdpKind {
     /// provider's profile API.
     #[serde(rename = "oauth2")]
     OAuth2,
+    /// A one-time passcode mailed to the address the guest types: proof of the mailbox,
+    /// for guests whose domain has no federation.
+    EmailPasscode,
 }
 
 /// The profile APIs an `oauth2` provider can have, each with its own wire format.

@@ -44,7 +44,24 @@ pub struct IdpConfig {
     pub verified_domains: Vec<String>,
     /// `kind = "oauth2"`: where to send the browser and which profile API to ask.
     pub oauth2: Option<OAuth2Settings>,
+    /// `kind = "email_passcode"`: the code's shape and the lock-out.
+    pub passcode: Option<PasscodeSettings>,
 }
+
+/// An email one-time passcode provider's codes and lock-out.
+#[derive(Debug, Clone)]
+pub struct PasscodeSettings {
+    pub code_length: u32,
+    pub code_ttl: std::time::Duration,
+    pub max_failures: u32,
+    pub lockout: std::time::Duration,
+}
+
+/// The `iss` of identities proven by an email passcode: the gateway itself vouches.
+pub const PASSCODE_ISSUER: &str = "urn:borderless:email-passcode";
+
+/// The longest a passcode may live (Entra's limit too).
+pub const PASSCODE_MAX_TTL_MINUTES: u64 = 30;
 
 /// An OAuth2 provider's endpoints and profile API (Facebook, GitHub).
 #[derive(Debug, Clone)]
@@ -131,6 +148,26 @@ pub(super) fn idps(
         if idps.iter().any(|o| o.id == idp.id) {
             sink.push(ip.key("id"), format!("duplicate idp id `{}`", idp.id));
         }
+        if idp.kind == file::IdpKind::EmailPasscode {
+            if let Some(config) = passcode_idp(sink, &ip, idp) {
+                idps.push(Arc::new(config));
+            }
+            continue;
+        }
+        for (key, set) in [
+            ("code_length", idp.code_length.is_some()),
+            ("code_ttl_minutes", idp.code_ttl_minutes.is_some()),
+            ("max_failures", idp.max_failures.is_some()),
+            ("lockout_minutes", idp.lockout_minutes.is_some()),
+        ] {
+            if set {
+                sink.push(ip.key(key), "only for kind = \"email_passcode\"");
+            }
+        }
+        let client_id = idp.client_id.clone();
+        if client_id.is_none() {
+            sink.push(ip.key("client_id"), "required");
+        }
         let oauth2 = oauth2_settings(sink, &ip, idp);
         let issuer = match (&idp.issuer, &oauth2) {
             (Some(raw), _) => endpoint(sink, ip.key("issuer"), raw).map(|_| raw.clone()),
@@ -170,14 +207,7 @@ pub(super) fn idps(
                 "only for OpenID Connect providers (Google)",
             );
         }
-        let mut claims: Vec<(String, String)> = DEFAULT_CLAIMS
-            .iter()
-            .map(|(a, c)| (a.to_string(), c.to_string()))
-            .collect();
-        for (attr, claim) in &idp.claims {
-            claims.retain(|(a, _)| a != attr);
-            claims.push((attr.clone(), claim.clone()));
-        }
+        let claims = claim_mapping(idp);
         let hosted_domain = match idp.hosted_domain.as_deref().map(str::to_ascii_lowercase) {
             Some(d) if crate::directory::address::is_domain(&d) => Some(d),
             Some(_) => {
@@ -219,12 +249,14 @@ pub(super) fn idps(
             }
         }
         let oauth2_ok = idp.kind != file::IdpKind::OAuth2 || oauth2.is_some();
-        if let (Some(issuer), Some(client_secret), true) = (issuer, client_secret, oauth2_ok) {
+        if let (Some(issuer), Some(client_id), Some(client_secret), true) =
+            (issuer, client_id, client_secret, oauth2_ok)
+        {
             idps.push(Arc::new(IdpConfig {
                 id: idp.id.clone(),
                 display_name: idp.display_name.clone().unwrap_or_else(|| idp.id.clone()),
                 issuer,
-                client_id: idp.client_id.clone(),
+                client_id,
                 client_secret,
                 scopes,
                 claims,
@@ -235,6 +267,7 @@ pub(super) fn idps(
                 tenants: idp.tenants.iter().map(|t| t.to_ascii_lowercase()).collect(),
                 verified_domains,
                 oauth2,
+                passcode: None,
             }));
         }
     }
@@ -305,4 +338,98 @@ fn oauth2_settings(
         api_url,
         pkce: idp.pkce.unwrap_or(true),
     })
+}
+
+/// `kind = "email_passcode"`: no client, no issuer, no scopes; the gateway mails the code.
+fn passcode_idp(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Option<IdpConfig> {
+    let foreign = [
+        ("issuer", idp.issuer.is_some()),
+        ("client_id", idp.client_id.is_some()),
+        ("client_secret", idp.client_secret.is_some()),
+        ("client_secret_env", idp.client_secret_env.is_some()),
+        ("client_secret_file", idp.client_secret_file.is_some()),
+        ("scopes", idp.scopes.is_some()),
+        ("hosted_domain", idp.hosted_domain.is_some()),
+        ("ca_file", idp.ca_file.is_some()),
+        ("tenants", !idp.tenants.is_empty()),
+        ("verified_domains", !idp.verified_domains.is_empty()),
+        ("profile_api", idp.profile_api.is_some()),
+        (
+            "authorization_endpoint",
+            idp.authorization_endpoint.is_some(),
+        ),
+        ("token_endpoint", idp.token_endpoint.is_some()),
+        ("api_url", idp.api_url.is_some()),
+        ("pkce", idp.pkce.is_some()),
+    ];
+    for (key, set) in foreign {
+        if set {
+            sink.push(ip.key(key), "not for kind = \"email_passcode\"");
+        }
+    }
+    if idp.members {
+        // Anyone can prove a mailbox; membership needs the organisation's own IdP.
+        sink.push(
+            ip.key("members"),
+            "an email passcode proves a mailbox, not membership: its users are invited guests",
+        );
+    }
+    let code_length = idp.code_length.unwrap_or(8);
+    if !(6..=10).contains(&code_length) {
+        sink.push(ip.key("code_length"), "between 6 and 10 digits");
+    }
+    let ttl = idp.code_ttl_minutes.unwrap_or(10);
+    if !(1..=PASSCODE_MAX_TTL_MINUTES).contains(&ttl) {
+        sink.push(
+            ip.key("code_ttl_minutes"),
+            format!("between 1 and {PASSCODE_MAX_TTL_MINUTES} minutes"),
+        );
+    }
+    let max_failures = idp.max_failures.unwrap_or(5);
+    if !(1..=10).contains(&max_failures) {
+        sink.push(ip.key("max_failures"), "between 1 and 10");
+    }
+    let lockout = idp.lockout_minutes.unwrap_or(15);
+    if !(1..=24 * 60).contains(&lockout) {
+        sink.push(ip.key("lockout_minutes"), "between 1 and 1440 minutes");
+    }
+    let claims = claim_mapping(idp);
+    Some(IdpConfig {
+        id: idp.id.clone(),
+        display_name: idp
+            .display_name
+            .clone()
+            .unwrap_or_else(|| "A code sent to your email".into()),
+        issuer: PASSCODE_ISSUER.into(),
+        client_id: String::new(),
+        client_secret: String::new(),
+        scopes: Vec::new(),
+        claims,
+        members: false,
+        hosted_domain: None,
+        kind: idp.kind,
+        ca_file: None,
+        tenants: Vec::new(),
+        verified_domains: Vec::new(),
+        oauth2: None,
+        passcode: Some(PasscodeSettings {
+            code_length,
+            code_ttl: std::time::Duration::from_secs(ttl * 60),
+            max_failures,
+            lockout: std::time::Duration::from_secs(lockout * 60),
+        }),
+    })
+}
+
+/// The default attribute mapping with the IdP's `[idp.claims]` added or replacing entries.
+fn claim_mapping(idp: &IdpSection) -> Vec<(String, String)> {
+    let mut claims: Vec<(String, String)> = DEFAULT_CLAIMS
+        .iter()
+        .map(|(a, c)| (a.to_string(), c.to_string()))
+        .collect();
+    for (attr, claim) in &idp.claims {
+        claims.retain(|(a, _)| a != attr);
+        claims.push((attr.clone(), claim.clone()));
+    }
+    claims
 }

@@ -19,6 +19,8 @@ pub struct Limits {
     pub api_key_failures_per_minute: u32,
     pub invitations_per_hour: u32,
     pub pending_sign_ins: u64,
+    pub passcodes_per_address_per_hour: u32,
+    pub passcodes_per_client_per_hour: u32,
 }
 
 pub(super) fn limits(sink: &mut ErrorSink<'_>, root: &KeyPath, lim: &LimitsSection) -> Limits {
@@ -42,6 +44,14 @@ pub(super) fn limits(sink: &mut ErrorSink<'_>, root: &KeyPath, lim: &LimitsSecti
         ),
         ("invitations_per_hour", u64::from(lim.invitations_per_hour)),
         ("pending_sign_ins", lim.pending_sign_ins),
+        (
+            "passcodes_per_address_per_hour",
+            u64::from(lim.passcodes_per_address_per_hour),
+        ),
+        (
+            "passcodes_per_client_per_hour",
+            u64::from(lim.passcodes_per_client_per_hour),
+        ),
     ] {
         if v == 0 {
             sink.push(lk.key(key), "must be greater than 0");
@@ -63,5 +73,7 @@ pub(super) fn limits(sink: &mut ErrorSink<'_>, root: &KeyPath, lim: &LimitsSecti
         api_key_failures_per_minute: lim.api_key_failures_per_minute,
         invitations_per_hour: lim.invitations_per_hour,
         pending_sign_ins: lim.pending_sign_ins,
+        passcodes_per_address_per_hour: lim.passcodes_per_address_per_hour,
+        passcodes_per_client_per_hour: lim.passcodes_per_client_per_hour,
     }
 }

@@ -11,7 +11,10 @@ pub use super::apps::AppConfig;
 pub use super::directory::{Collaboration, DirectorySettings, SmtpSettings};
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{FileConfig, LogFormat};
-pub use super::idps::{DEFAULT_CLAIMS, IdpConfig, OAuth2Settings};
+pub use super::idps::{
+    DEFAULT_CLAIMS, IdpConfig, OAuth2Settings, PASSCODE_ISSUER, PASSCODE_MAX_TTL_MINUTES,
+    PasscodeSettings,
+};
 pub use super::limits::Limits;
 pub use super::listeners::{Listener, TlsFiles};
 pub use super::names::normalize_authority;
@@ -136,6 +139,17 @@ pub fn validate_for(
         .smtp
         .as_ref()
         .and_then(|s| directory::smtp(&mut sink, &root, s, &resolve));
+    if fc.smtp.is_none() {
+        // Checked here, where both sections are known: a passcode needs a mail server.
+        for (i, idp) in fc.idps.iter().enumerate() {
+            if idp.kind == super::file::IdpKind::EmailPasscode {
+                sink.push(
+                    root.key("idp").index(i).key("kind"),
+                    "an email passcode provider needs an [smtp] section to send its codes",
+                );
+            }
+        }
+    }
 
     if !sink.errors.is_empty() {
         return Err(super::ConfigErrors(sink.errors));

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod groups;
 pub mod invitations;
 pub mod keys;
+pub mod passcodes;
 pub mod users;
 
 use sqlx::AnyPool;

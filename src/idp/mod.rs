@@ -8,6 +8,7 @@
 mod error;
 pub mod oauth2;
 pub mod oidc;
+pub mod passcode;
 
 use std::sync::Arc;
 
@@ -28,17 +29,22 @@ pub struct AuthRequest {
     pub pkce_verifier: String,
 }
 
-/// A configured provider that signs in by redirect and callback.
+/// A configured provider: the redirect kinds (OpenID Connect, OAuth2) and the email
+/// passcode, whose pages the sign-in plane serves itself.
 pub enum Provider {
     Oidc(oidc::OidcProvider),
     OAuth2(oauth2::OAuth2Provider),
+    Passcode(passcode::PasscodeProvider),
 }
 
 impl Provider {
     pub fn new(config: Arc<IdpConfig>, redirect_uri: Url) -> anyhow::Result<Self> {
-        Ok(match config.oauth2 {
-            Some(_) => Self::OAuth2(oauth2::OAuth2Provider::new(config, redirect_uri)?),
-            None => Self::Oidc(oidc::OidcProvider::new(config, redirect_uri)?),
+        Ok(if config.passcode.is_some() {
+            Self::Passcode(passcode::PasscodeProvider::new(config)?)
+        } else if config.oauth2.is_some() {
+            Self::OAuth2(oauth2::OAuth2Provider::new(config, redirect_uri)?)
+        } else {
+            Self::Oidc(oidc::OidcProvider::new(config, redirect_uri)?)
         })
     }
 
@@ -46,6 +52,7 @@ impl Provider {
         match self {
             Self::Oidc(p) => &p.config,
             Self::OAuth2(p) => &p.config,
+            Self::Passcode(p) => &p.config,
         }
     }
 
@@ -54,6 +61,7 @@ impl Provider {
         match self {
             Self::Oidc(p) => p.start(state).await,
             Self::OAuth2(p) => Ok(p.start(state)),
+            Self::Passcode(_) => Err(not_redirect()),
         }
     }
 
@@ -67,6 +75,7 @@ impl Provider {
         match self {
             Self::Oidc(p) => p.finish(code, nonce, pkce_verifier).await,
             Self::OAuth2(p) => p.finish(code, pkce_verifier).await,
+            Self::Passcode(_) => Err(not_redirect()),
         }
     }
 
@@ -74,9 +83,14 @@ impl Provider {
     pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
         match self {
             Self::Oidc(p) => p.end_session_url(post_logout_redirect).await,
-            Self::OAuth2(_) => None,
+            Self::OAuth2(_) | Self::Passcode(_) => None,
         }
     }
+}
+
+/// A passcode provider has no authorization redirect and no callback.
+fn not_redirect() -> IdpError {
+    IdpError::Provider("an email passcode provider has no redirect or callback".into())
 }
 
 /// The HTTP client for an IdP's back channel (discovery, keys, tokens, profiles).

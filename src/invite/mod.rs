@@ -86,6 +86,11 @@ impl Inviter {
         })
     }
 
+    /// The mail transport, when `[smtp]` is configured.
+    pub fn mailer(&self) -> Option<&Mailer> {
+        self.mailer.as_ref()
+    }
+
     pub fn redeem_url(&self, secret: &str) -> String {
         let mut u = self
             .config

@@ -56,51 +56,75 @@ pub(super) async fn callback(
     } else {
         "unknown"
     };
-    let mut resp = match result {
+    match result {
         Ok((identity, pending)) => {
             gw.metrics.signin(metric_idp, "success");
             tracing::info!(target: "borderless::security", idp, subject = %identity.subject, "signed in at the IdP");
-            let step = Step::SignedIn {
-                identity: &identity,
+            let next = Next {
+                return_to: &pending.return_to,
+                binding: pending.binding.as_deref(),
                 redeem: pending.redeem.as_deref(),
             };
-            match gw.gate(rt).admit(step).await? {
-                Ok(Admission::SignIn(user)) => {
-                    start_session(
-                        gw,
-                        rt,
-                        identity,
-                        &user,
-                        &pending.return_to,
-                        pending.binding.as_deref(),
-                    )
-                    .await?
-                }
-                Ok(Admission::Consent(inv)) => {
-                    // The consent step joins this browser's open flows in place of this one.
-                    let wait = redeem::Waiting {
-                        return_to: pending.return_to.clone(),
-                        binding: pending.binding.clone(),
-                        open_flows: &remaining,
-                    };
-                    return redeem::ask_consent(gw, rt, ctx, identity, inv, wait).await;
-                }
-                Ok(other) => {
-                    return Err(GatewayError::internal(format!(
-                        "unexpected admission after sign-in: {other:?}"
-                    )));
-                }
-                Err(refusal) => rt.refused(refusal).into_response(&ctx.request_id),
-            }
+            proven(gw, rt, ctx, identity, next, &remaining).await
         }
         Err(e) => {
             gw.metrics.signin(metric_idp, "failure");
-            e.into_response(&ctx.request_id)
+            let mut resp = e.into_response(&ctx.request_id);
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                open_steps_cookie(&rt.cookies.flow, &remaining),
+            );
+            Ok(resp)
         }
+    }
+}
+
+/// Where a sign-in goes once its identity is proven.
+pub(super) struct Next<'a> {
+    pub return_to: &'a url::Url,
+    pub binding: Option<&'a str>,
+    /// The invitation being redeemed, when the sign-in started from a redemption link.
+    pub redeem: Option<&'a str>,
+}
+
+/// An identity a provider proved (any kind): the admission decision, then a session, the
+/// consent page, or the refusal. `open_flows` are this browser's other open sign-ins,
+/// which its flow cookie keeps listing.
+pub(super) async fn proven(
+    gw: &Gateway,
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    identity: Identity,
+    next: Next<'_>,
+    open_flows: &[&str],
+) -> Result<Response<Body>, GatewayError> {
+    let step = Step::SignedIn {
+        identity: &identity,
+        redeem: next.redeem,
+    };
+    let mut resp = match gw.gate(rt).admit(step).await? {
+        Ok(Admission::SignIn(user)) => {
+            start_session(gw, rt, identity, &user, next.return_to, next.binding).await?
+        }
+        Ok(Admission::Consent(inv)) => {
+            // The consent step joins this browser's open flows in place of this one.
+            let wait = redeem::Waiting {
+                return_to: next.return_to.clone(),
+                binding: next.binding.map(str::to_string),
+                open_flows,
+            };
+            return redeem::ask_consent(gw, rt, ctx, identity, inv, wait).await;
+        }
+        Ok(other) => {
+            return Err(GatewayError::internal(format!(
+                "unexpected admission after sign-in: {other:?}"
+            )));
+        }
+        Err(refusal) => rt.refused(refusal).into_response(&ctx.request_id),
     };
     resp.headers_mut().append(
         header::SET_COOKIE,
-        open_steps_cookie(&rt.cookies.flow, &remaining),
+        open_steps_cookie(&rt.cookies.flow, open_flows),
     );
     Ok(resp)
 }

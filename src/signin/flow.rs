@@ -17,12 +17,19 @@ pub use crate::token::{is_token, random_token};
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
 /// How long a handoff code lives: one redirect.
 pub const HANDOFF_TTL: Duration = Duration::from_secs(60);
+/// How long a guest may take to ask for, receive and type email passcodes: the longest a
+/// code may live. Each code's own validity is the directory's to check.
+pub const PASSCODE_FLOW_TTL: Duration =
+    Duration::from_secs(crate::config::PASSCODE_MAX_TTL_MINUTES * 60);
+/// The longest any flow waits: what the stores and the flow cookie must hold.
+pub const MAX_FLOW_TTL: Duration = PASSCODE_FLOW_TTL;
 
 /// One step of a sign-in, waiting for the browser's next request.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Flow {
     AwaitingIdp(PendingSignIn),
     AwaitingConsent(PendingConsent),
+    AwaitingPasscode(PendingPasscode),
     Handoff(Handoff),
 }
 
@@ -30,6 +37,7 @@ impl Flow {
     pub fn ttl(&self) -> Duration {
         match self {
             Self::AwaitingIdp(_) | Self::AwaitingConsent(_) => FLOW_TTL,
+            Self::AwaitingPasscode(_) => PASSCODE_FLOW_TTL,
             Self::Handoff(_) => HANDOFF_TTL,
         }
     }
@@ -39,6 +47,7 @@ impl Flow {
         match self {
             Self::AwaitingIdp(_) => "awaiting_idp",
             Self::AwaitingConsent(_) => "awaiting_consent",
+            Self::AwaitingPasscode(_) => "awaiting_passcode",
             Self::Handoff(_) => "handoff",
         }
     }
@@ -54,6 +63,18 @@ pub struct PendingSignIn {
     /// Browser binding from the app host, when the return URL is on another host.
     pub binding: Option<String>,
     /// The invitation being redeemed, when the sign-in started from a redemption link.
+    pub redeem: Option<String>,
+}
+
+/// A sign-in at an email passcode provider: first waiting for the address, then for the
+/// code mailed to it. Put back under the same id after each wrong code.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingPasscode {
+    pub idp: String,
+    /// The address the code went to, once the guest typed one.
+    pub email: Option<String>,
+    pub return_to: Url,
+    pub binding: Option<String>,
     pub redeem: Option<String>,
 }
 

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::flow::{FLOW_TTL, Flow, Handoff, PendingConsent, PendingSignIn, is_token, random_token};
+use super::flow::{
+    Flow, Handoff, MAX_FLOW_TTL, PendingConsent, PendingPasscode, PendingSignIn, is_token,
+    random_token,
+};
 use crate::db::{Db, now};
 use crate::session::StoreError;
 
@@ -81,6 +84,7 @@ impl Flows {
     take_kind!(take_sign_in, AwaitingIdp, PendingSignIn);
     take_kind!(take_consent, AwaitingConsent, PendingConsent);
     take_kind!(take_handoff, Handoff, Handoff);
+    take_kind!(take_passcode, AwaitingPasscode, PendingPasscode);
 
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         self.store.purge_expired().await
@@ -103,7 +107,7 @@ impl MemoryFlows {
     pub fn new(capacity: u64) -> Self {
         Self {
             cache: moka::future::Cache::builder()
-                .time_to_live(FLOW_TTL)
+                .time_to_live(MAX_FLOW_TTL)
                 .max_capacity(capacity)
                 .build(),
         }

@@ -16,6 +16,7 @@ mod apps;
 mod callback;
 mod complete;
 mod handoff;
+mod passcode;
 mod signout;
 mod start;
 
@@ -33,6 +34,9 @@ use http::header::{self};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use url::Url;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
 
 use crate::error::GatewayError;
 use crate::response::{self, Body};
@@ -100,6 +104,18 @@ pub async fn handle(
             }
             redeem::consent(gw, rt, req, ctx).await
         }
+        "/passcode/send" | "/passcode/verify" if method == Method::POST => {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
+                return Err(GatewayError::Forbidden(
+                    "The code must be entered on this site.".into(),
+                ));
+            }
+            if path == "/passcode/send" {
+                passcode::send(gw, rt, req, ctx).await
+            } else {
+                passcode::verify(gw, rt, req, ctx).await
+            }
+        }
         p if get && p.starts_with("/signin/") => {
             let idp = &p["/signin/".len()..];
             signin(gw, rt, &req, ctx, Some(idp)).await
@@ -115,7 +131,7 @@ pub async fn handle(
 /// `Set-Cookie` for a list cookie of open sign-in steps (flow ids, bindings): they live as
 /// long as a flow may wait.
 pub(super) fn open_steps_cookie(name: &str, ids: &[&str]) -> http::HeaderValue {
-    cookies::set_list(name, ids, flow::FLOW_TTL.as_secs() as i64)
+    cookies::set_list(name, ids, flow::MAX_FLOW_TTL.as_secs() as i64)
 }
 
 /// A rendered page; a template failure is an internal error (logged, never shown).
@@ -187,6 +203,18 @@ pub(super) fn redirect_to_login(
         .map_err(|_| GatewayError::NotFound)?;
     url.set_query(req.uri().query());
     Ok(response::redirect(url.as_str()))
+}
+
+/// A small urlencoded form body (consent buttons, an address, a code), at most 4 KiB.
+pub(super) async fn read_form(
+    req: Request<Incoming>,
+) -> Result<Vec<(String, String)>, GatewayError> {
+    let body = Limited::new(req.into_body(), 4096)
+        .collect()
+        .await
+        .map_err(|_| GatewayError::BadRequest("form too large or unreadable"))?;
+    let bytes: Bytes = body.to_bytes();
+    Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
 pub(super) fn default_return(rt: &Runtime) -> Url {

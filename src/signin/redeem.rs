@@ -10,15 +10,13 @@
 //! the flow cookie; the POST must come from our own page.
 
 use askama::Template;
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use url::Url;
 
 use super::flow::{self, Flow, PendingConsent};
-use super::{Choice, open_steps_cookie, page, start_session};
+use super::{Choice, open_steps_cookie, page, read_form, start_session};
 use crate::admission::{Admission, Step};
 use crate::directory::{Invitation, User};
 use crate::error::GatewayError;
@@ -277,16 +275,6 @@ async fn accept(
         p.binding.as_deref(),
     )
     .await
-}
-
-/// A small urlencoded form body (the consent buttons), at most 4 KiB.
-async fn read_form(req: Request<Incoming>) -> Result<Vec<(String, String)>, GatewayError> {
-    let body = Limited::new(req.into_body(), 4096)
-        .collect()
-        .await
-        .map_err(|_| GatewayError::BadRequest("form too large or unreadable"))?;
-    let bytes: Bytes = body.to_bytes();
-    Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
 /// The redemption link for a sign-in that started at `/signin/{idp}?redeem=…`: where the

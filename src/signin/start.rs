@@ -8,8 +8,8 @@ use hyper::body::Incoming;
 use super::callback::idp_error;
 use super::complete::complete;
 use super::flow::{self, Flow, PendingSignIn};
-use super::redeem;
 use super::{Choice, default_return, open_steps_cookie, page, redirect_to_login};
+use super::{passcode, redeem};
 use crate::error::GatewayError;
 use crate::response::{self, Body};
 use crate::state::{Gateway, RequestCtx, Runtime, SessionCheck};
@@ -116,6 +116,14 @@ pub(super) async fn signin(
 
     // Each start holds a pending flow until the IdP answers or it times out.
     rt.rate_limits.sign_in(rt.client_ip(req.headers(), ctx))?;
+    if let crate::idp::Provider::Passcode(p) = provider.as_ref() {
+        let target = passcode::Target {
+            return_to,
+            binding,
+            redeem: redemption.map(|(_, id)| id),
+        };
+        return passcode::start(gw, rt, req, ctx, p, target).await;
+    }
     // The flow's id is the OAuth `state`: the callback names its flow, and the browser's
     // flow cookie (which lists the sign-ins it has open, one per tab) vouches for it.
     let flow_id = flow::random_token();
