@@ -29,6 +29,7 @@ fn app() -> AppConfig {
         upstream_ca: None,
         auth: AuthMode::Required,
         allowed_idps: vec![],
+        sign_in_buttons: None,
         headers: vec![
             (HeaderName::from_static("x-remote-user"), "email".into()),
             (HeaderName::from_static("x-remote-name"), "name".into()),

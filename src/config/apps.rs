@@ -24,6 +24,8 @@ pub struct AppConfig {
     pub upstream_ca: Option<PathBuf>,
     pub auth: AuthMode,
     pub allowed_idps: Vec<String>,
+    /// Provider buttons on the sign-in page; `None` shows every admitted provider.
+    pub sign_in_buttons: Option<Vec<String>>,
     pub headers: Vec<(HeaderName, String)>,
     pub assertion_header: Option<HeaderName>,
     /// Attributes the assertion carries: only what the app is meant to learn.
@@ -99,6 +101,19 @@ pub(super) fn apps(
                 sink.push(ap.key("allowed_idps"), format!("unknown idp `{idp}`"));
             }
         }
+        for (j, idp) in app.sign_in_buttons.iter().flatten().enumerate() {
+            if !fc.idps.iter().any(|d| &d.id == idp) {
+                sink.push(
+                    ap.key("sign_in_buttons").index(j),
+                    format!("unknown idp `{idp}`"),
+                );
+            } else if !app.allowed_idps.is_empty() && !app.allowed_idps.contains(idp) {
+                sink.push(
+                    ap.key("sign_in_buttons").index(j),
+                    format!("`{idp}` is not in this app's allowed_idps"),
+                );
+            }
+        }
         if app.auth == AuthMode::Required && fc.idps.is_empty() {
             sink.push(
                 ap.key("auth"),
@@ -158,6 +173,7 @@ pub(super) fn apps(
                 upstream_ca,
                 auth: app.auth,
                 allowed_idps: app.allowed_idps.clone(),
+                sign_in_buttons: app.sign_in_buttons.clone(),
                 assertion_claims: app
                     .assertion_claims
                     .clone()

@@ -29,6 +29,35 @@ pub struct FileConfig {
     #[serde(default)]
     pub collaboration: CollaborationSection,
     pub smtp: Option<SmtpSection>,
+    /// Which providers new guests are sent to, for every domain no `[[partner]]` names.
+    #[serde(default)]
+    pub redemption: RedemptionSection,
+    #[serde(default, rename = "partner")]
+    pub partners: Vec<PartnerSection>,
+}
+
+/// Entra's "invitation redemption order": the primary providers, in order, and a fallback.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionSection {
+    /// IdP ids in order; each is used for the domains in its `domains` [default: every
+    /// IdP but email passcodes, in file order].
+    pub providers: Option<Vec<String>>,
+    /// An `email_passcode` IdP, or `"none"` [default: the first `email_passcode` IdP].
+    pub fallback: Option<String>,
+}
+
+/// A partner organisation: its email domains and the providers its users are sent to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSection {
+    pub name: Option<String>,
+    pub domains: Vec<String>,
+    /// IdP ids in order: the first one the app admits is where the partner's users go.
+    #[serde(default)]
+    pub providers: Vec<String>,
+    /// An `email_passcode` IdP, or `"none"` [default: `[redemption] fallback`].
+    pub fallback: Option<String>,
 }
 
 /// The organisation as guests see it, and the directory's own settings.
@@ -284,6 +313,10 @@ pub struct IdpSection {
     /// whether an address is verified (Microsoft Entra sends no `email_verified`).
     #[serde(default)]
     pub verified_domains: Vec<String>,
+    /// Email domains whose users this IdP serves (home-realm discovery): a partner's own
+    /// domains, or `gmail.com` for Google.
+    #[serde(default)]
+    pub domains: Vec<String>,
     /// `kind = "oauth2"`: whose profile API tells who signed in.
     pub profile_api: Option<ProfileApi>,
     /// `kind = "oauth2"`: endpoints, for GitHub Enterprise Server, another Graph API version,
@@ -342,6 +375,9 @@ pub struct AppSection {
     /// Header name → attribute name.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Provider buttons the sign-in page shows under the address field [default: every
+    /// provider the app admits]; `[]` shows the address field only.
+    pub sign_in_buttons: Option<Vec<String>>,
     /// Send a signed JWT assertion in this header (off when unset).
     pub assertion_header: Option<String>,
     /// Attributes the assertion carries [default: those `headers` map].

@@ -46,6 +46,8 @@ pub struct IdpConfig {
     pub oauth2: Option<OAuth2Settings>,
     /// `kind = "email_passcode"`: the code's shape and the lock-out.
     pub passcode: Option<PasscodeSettings>,
+    /// Lower-case email domains this IdP serves in home-realm discovery.
+    pub domains: Vec<String>,
 }
 
 /// An email one-time passcode provider's codes and lock-out.
@@ -268,6 +270,7 @@ pub(super) fn idps(
                 verified_domains,
                 oauth2,
                 passcode: None,
+                domains: realm_domains(sink, &ip, idp),
             }));
         }
     }
@@ -361,6 +364,7 @@ fn passcode_idp(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Opt
         ("token_endpoint", idp.token_endpoint.is_some()),
         ("api_url", idp.api_url.is_some()),
         ("pkce", idp.pkce.is_some()),
+        ("domains", !idp.domains.is_empty()),
     ];
     for (key, set) in foreign {
         if set {
@@ -418,6 +422,7 @@ fn passcode_idp(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Opt
             max_failures,
             lockout: std::time::Duration::from_secs(lockout * 60),
         }),
+        domains: Vec::new(),
     })
 }
 
@@ -432,4 +437,18 @@ fn claim_mapping(idp: &IdpSection) -> Vec<(String, String)> {
         claims.push((attr.clone(), claim.clone()));
     }
     claims
+}
+
+/// `domains`: lower-case domain names.
+fn realm_domains(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, d) in idp.domains.iter().enumerate() {
+        let d = d.to_ascii_lowercase();
+        if crate::directory::address::is_domain(&d) {
+            out.push(d);
+        } else {
+            sink.push(ip.key("domains").index(j), "must be a domain name");
+        }
+    }
+    out
 }

@@ -11,6 +11,7 @@ mod idps;
 mod limits;
 mod listeners;
 mod names;
+mod partners;
 pub mod runtime;
 mod secrets;
 mod session;

@@ -18,9 +18,10 @@ pub use super::idps::{
 pub use super::limits::Limits;
 pub use super::listeners::{Listener, TlsFiles};
 pub use super::names::normalize_authority;
+pub use super::partners::{HomeRealm, Partner, RealmRule};
 pub use super::secrets::Purpose;
 pub use super::session::{AssertionSettings, SessionSettings};
-use super::{apps, directory, idps, limits, listeners, session};
+use super::{apps, directory, idps, limits, listeners, partners, session};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,6 +45,8 @@ pub struct Config {
     pub collaboration: Collaboration,
     /// Where invitation emails go out; without it invitations are created but not mailed.
     pub smtp: Option<SmtpSettings>,
+    /// Where home-realm discovery sends an address.
+    pub home_realm: HomeRealm,
 }
 
 impl Config {
@@ -127,6 +130,7 @@ pub fn validate_for(
     let assertion = session::assertion(&fc.assertion, &resolve, &base_dir);
     let idps = idps::idps(&mut sink, &root, &fc.idps, purpose, &resolve);
     let apps = apps::apps(&mut sink, &root, &fc, &limits, &resolve);
+    let home_realm = partners::home_realm(&mut sink, &root, &fc.redemption, &fc.partners, &idps);
 
     let public_host = public_url
         .as_ref()
@@ -177,6 +181,7 @@ pub fn validate_for(
         directory,
         collaboration,
         smtp,
+        home_realm,
     })
 }
 

@@ -56,10 +56,15 @@ impl Provider {
         }
     }
 
-    /// The authorization request; `state` is the id of the flow that waits for the callback.
-    pub async fn start(&self, state: &str) -> Result<AuthRequest, IdpError> {
+    /// The authorization request; `state` is the id of the flow that waits for the callback,
+    /// `login_hint` the address the guest already typed (OpenID Connect passes it on).
+    pub async fn start(
+        &self,
+        state: &str,
+        login_hint: Option<&str>,
+    ) -> Result<AuthRequest, IdpError> {
         match self {
-            Self::Oidc(p) => p.start(state).await,
+            Self::Oidc(p) => p.start(state, login_hint).await,
             Self::OAuth2(p) => Ok(p.start(state)),
             Self::Passcode(_) => Err(not_redirect()),
         }

@@ -275,7 +275,11 @@ impl OidcProvider {
 
     /// Builds the authorization request (PKCE S256, nonce) with `state`: the id of the flow
     /// that waits for the callback, a random token of the caller's.
-    pub async fn start(&self, state: &str) -> Result<AuthRequest, IdpError> {
+    pub async fn start(
+        &self,
+        state: &str,
+        login_hint: Option<&str>,
+    ) -> Result<AuthRequest, IdpError> {
         let d = self.discovered().await?;
         let state = state.to_string();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -294,6 +298,10 @@ impl OidcProvider {
             // Google's account chooser shows only this domain's accounts; the callback
             // still checks the token's `hd`, since the browser can drop the hint.
             req = req.add_extra_param("hd", hd.clone());
+        }
+        if let Some(hint) = login_hint {
+            // The IdP can skip its own account chooser or address field (OIDC Core 3.1.2.1).
+            req = req.add_extra_param("login_hint", hint.to_string());
         }
         let (url, _state, nonce) = req.url();
         Ok(AuthRequest {

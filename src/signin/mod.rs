@@ -16,6 +16,7 @@ mod apps;
 mod callback;
 mod complete;
 mod handoff;
+mod home_realm;
 mod passcode;
 mod signout;
 mod start;
@@ -71,6 +72,14 @@ pub async fn handle(
     }
     match path {
         "/signin" if get => signin(gw, rt, &req, ctx, None).await,
+        "/signin" if method == Method::POST => {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
+                return Err(GatewayError::Forbidden(
+                    "Sign-in must start on this site.".into(),
+                ));
+            }
+            home_realm::submit(gw, rt, req, ctx).await
+        }
         "/handoff" if get => handoff(gw, rt, &req, ctx).await,
         // Signing out changes state, so it takes a POST from our own page: a link or an image
         // on another site (GET, which carries SameSite=Lax cookies) only shows the question.

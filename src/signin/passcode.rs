@@ -14,10 +14,10 @@ use askama::Template;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use url::Url;
 
 use super::callback::{Next, proven};
 use super::flow::{Flow, PendingPasscode, random_token};
+use super::start::Target;
 use super::{open_steps_cookie, read_form};
 use crate::config::PASSCODE_ISSUER;
 use crate::directory::address::Address;
@@ -52,14 +52,8 @@ struct CodePage<'a> {
     request_id: &'a str,
 }
 
-/// Where the sign-in goes afterwards, as the start step knew it.
-pub(super) struct Target {
-    pub return_to: Url,
-    pub binding: Option<String>,
-    pub redeem: Option<String>,
-}
-
-/// `/signin/{idp}` for a passcode provider: a new flow and the address page.
+/// `/signin/{idp}` for a passcode provider: a new flow and the address page (filled in with
+/// what the sign-in page was told; sending stays a POST of the guest's).
 pub(super) async fn start(
     gw: &Gateway,
     rt: &Runtime,
@@ -67,14 +61,16 @@ pub(super) async fn start(
     ctx: &RequestCtx,
     provider: &PasscodeProvider,
     target: Target,
+    prefill: Option<&str>,
 ) -> Result<Response<Body>, GatewayError> {
     let id = random_token();
+    let redeem = target.redeem_id();
     let pending = PendingPasscode {
         idp: provider.config.id.clone(),
         email: None,
         return_to: target.return_to,
         binding: target.binding,
-        redeem: target.redeem,
+        redeem,
     };
     gw.flows
         .put_as(&id, Flow::AwaitingPasscode(pending))
@@ -82,7 +78,7 @@ pub(super) async fn start(
     gw.metrics.signin(&provider.config.id, "started");
     let html = EmailPage {
         flow: &id,
-        email: "",
+        email: prefill.unwrap_or(""),
         error: None,
         request_id: &ctx.request_id,
     }
@@ -90,7 +86,7 @@ pub(super) async fn start(
     let open = cookies::list(req.headers(), &rt.cookies.flow);
     Ok(with_flow_cookie(
         rt,
-        response::html(StatusCode::OK, html),
+        form_page(StatusCode::OK, html),
         &cookies::with(&open, &id),
     ))
 }
@@ -103,7 +99,7 @@ pub(super) async fn send(
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let client = rt.client_ip(req.headers(), ctx);
-    let (id, mut pending, form) = take_flow(gw, rt, req).await?;
+    let (id, pending, form) = take_flow(gw, rt, req).await?;
     let provider = passcode_provider(rt, &pending)?;
     let typed = field(&form, "email").unwrap_or_default();
     let address = match Address::parse(typed.trim()) {
@@ -119,13 +115,56 @@ pub(super) async fn send(
             gw.flows
                 .put_as(&id, Flow::AwaitingPasscode(pending))
                 .await?;
-            return Ok(response::html(StatusCode::BAD_REQUEST, html));
+            return Ok(form_page(StatusCode::BAD_REQUEST, html));
         }
     };
+    send_code(gw, rt, ctx, client, &id, pending, provider, &address).await
+}
+
+/// Home-realm discovery sent this address to a passcode provider: a new flow that already
+/// knows it, and the code on its way.
+pub(super) async fn start_with_address(
+    gw: &Gateway,
+    rt: &Runtime,
+    headers: &http::HeaderMap,
+    ctx: &RequestCtx,
+    provider: &PasscodeProvider,
+    target: Target,
+    address: &Address,
+) -> Result<Response<Body>, GatewayError> {
+    let client = rt.client_ip(headers, ctx);
+    let id = random_token();
+    let redeem = target.redeem_id();
+    let pending = PendingPasscode {
+        idp: provider.config.id.clone(),
+        email: None,
+        return_to: target.return_to,
+        binding: target.binding,
+        redeem,
+    };
+    gw.metrics.signin(&provider.config.id, "started");
+    let resp = send_code(gw, rt, ctx, client, &id, pending, provider, address).await?;
+    let open = cookies::list(headers, &rt.cookies.flow);
+    Ok(with_flow_cookie(rt, resp, &cookies::with(&open, &id)))
+}
+
+/// Mails a code to `address` unless a quota is used up, and stores the flow (now with the
+/// address) under `id`; the code page either way.
+#[allow(clippy::too_many_arguments)]
+async fn send_code(
+    gw: &Gateway,
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    client: std::net::IpAddr,
+    id: &str,
+    mut pending: PendingPasscode,
+    provider: &PasscodeProvider,
+    address: &Address,
+) -> Result<Response<Body>, GatewayError> {
     let limited = rt.rate_limits.passcode(client, address.as_str());
     pending.email = Some(address.as_str().to_string());
     let code_page = |error: Option<String>| CodePage {
-        flow: &id,
+        flow: id,
         email: address.as_str(),
         minutes: provider.settings.code_ttl.as_secs() / 60,
         length: provider.settings.code_length,
@@ -140,7 +179,7 @@ pub(super) async fn send(
                 if minutes == 1 { "" } else { "s" }
             )))
             .render()?;
-            let mut r = response::html(StatusCode::TOO_MANY_REQUESTS, html);
+            let mut r = form_page(StatusCode::TOO_MANY_REQUESTS, html);
             if let Ok(v) = HeaderValue::from_str(&l.retry_after_secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -162,12 +201,10 @@ pub(super) async fn send(
             };
             tokio::spawn(mail.run());
             gw.metrics.signin(&provider.config.id, "passcode_requested");
-            response::html(StatusCode::OK, code_page(None).render()?)
+            form_page(StatusCode::OK, code_page(None).render()?)
         }
     };
-    gw.flows
-        .put_as(&id, Flow::AwaitingPasscode(pending))
-        .await?;
+    gw.flows.put_as(id, Flow::AwaitingPasscode(pending)).await?;
     Ok(resp)
 }
 
@@ -196,7 +233,7 @@ pub(super) async fn verify(
         gw.flows
             .put_as(&id, Flow::AwaitingPasscode(pending))
             .await?;
-        return Ok(response::html(StatusCode::BAD_REQUEST, html));
+        return Ok(form_page(StatusCode::BAD_REQUEST, html));
     };
     let s = &provider.settings;
     let typed = field(&form, "code").unwrap_or_default();
@@ -270,7 +307,7 @@ pub(super) async fn verify(
     gw.flows
         .put_as(&id, Flow::AwaitingPasscode(pending))
         .await?;
-    Ok(response::html(status, html))
+    Ok(form_page(status, html))
 }
 
 /// The passcode flow a form names, if this browser's flow cookie lists it; taken, so the
@@ -386,4 +423,14 @@ impl Delivery {
             tracing::warn!(address, "mailing a passcode failed: {e:#}");
         }
     }
+}
+
+/// A passcode page: its forms lead to the app's host or the consent page in the end.
+fn form_page(status: StatusCode, html: String) -> Response<Body> {
+    let mut resp = response::html(status, html);
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        response::form_page_csp(None),
+    );
+    resp
 }

@@ -33,6 +33,8 @@ struct RedeemPage<'a> {
     support: &'a Option<String>,
     email: &'a str,
     app_name: &'a str,
+    /// The link's secret, for the "continue" form (home-realm routing of the invitee).
+    secret: &'a str,
     idps: Vec<Choice>,
     request_id: &'a str,
 }
@@ -114,6 +116,7 @@ pub async fn redeem_page(
             support: &d.support_contact,
             email: &inv.email,
             app_name: &app_name,
+            secret,
             idps,
             request_id: &ctx.request_id,
         }
@@ -130,7 +133,7 @@ pub async fn redeem_page(
         .map(|u| u.origin().ascii_serialization());
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        response::page_csp(logo_origin.as_deref()),
+        response::form_page_csp(logo_origin.as_deref()),
     );
     Ok(resp)
 }
@@ -185,9 +188,7 @@ pub async fn ask_consent(
     // The accepted form redirects to the app's host, which `form-action 'self'` would block.
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
+        response::form_page_csp(None),
     );
     Ok(resp)
 }

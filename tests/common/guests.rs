@@ -39,6 +39,7 @@ pub struct Options {
     pub smtp_section: Option<String>,
     /// Replaces the body of the `[collaboration]` section.
     pub collaboration: Option<String>,
+    /// More TOML at the end; `{PORT}` stands for the gateway's port.
     pub extra: String,
     /// The body of the `[limits]` section.
     pub limits: String,
@@ -128,7 +129,7 @@ X-Remote-User = "upn"
 {extra}
 "#,
             issuer = idp.issuer,
-            extra = opts.extra,
+            extra = opts.extra.replace("{PORT}", &port.to_string()),
         );
         let gw = slot.start(&opts.limits, &sections).await;
         GuestEnv { gw, idp, smtp }

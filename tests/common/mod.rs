@@ -7,6 +7,7 @@ pub mod databases;
 pub mod fake_idp;
 pub mod guests;
 pub mod oidc_provider;
+pub mod passcode;
 pub mod smtp;
 pub mod social_idp;
 
