@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod rate_limit;
 pub mod response;
 pub mod revocation_feed;
+pub mod saml_metadata;
 pub mod server;
 pub mod session;
 pub mod signin;
@@ -146,6 +147,9 @@ pub fn purge_expired_sessions(gw: Arc<Gateway>) {
             }
             if let Err(e) = gw.directory.purge_passcodes(session::now_unix()).await {
                 tracing::warn!("purging used-up passcodes failed: {e}");
+            }
+            if let Err(e) = gw.directory.purge_assertion_ids(session::now_unix()).await {
+                tracing::warn!("purging expired SAML assertion ids failed: {e}");
             }
             if let Err(e) = gw
                 .directory

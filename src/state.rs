@@ -58,10 +58,7 @@ impl Runtime {
         let gateway_cookies = cookies.all();
         let mut idps = Vec::new();
         for idp in &config.idps {
-            let redirect = config
-                .public_url
-                .join(&format!("/.borderless/callback/{}", idp.id))?;
-            idps.push(Arc::new(Provider::new(idp.clone(), redirect)?));
+            idps.push(Arc::new(Provider::new(idp.clone(), &config.public_url)?));
         }
         let mut apps = HashMap::new();
         for app in &config.apps {

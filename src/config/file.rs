@@ -277,6 +277,20 @@ pub struct IdpSection {
     pub id: String,
     pub kind: IdpKind,
     pub display_name: Option<String>,
+    /// `kind = "saml"`: the IdP's metadata, from a file or a URL (one of them).
+    pub metadata_file: Option<String>,
+    pub metadata_url: Option<String>,
+    /// `kind = "saml"`: minutes between fetches of `metadata_url` [default: 60].
+    pub metadata_refresh_minutes: Option<u64>,
+    /// `kind = "saml"`: our entity id at this IdP [default: the SP metadata URL].
+    pub sp_entity_id: Option<String>,
+    /// `kind = "saml"`: accept responses no sign-in of ours asked for (IdP-initiated).
+    #[serde(default)]
+    pub allow_unsolicited: bool,
+    /// `kind = "saml"`: our key and certificate (PEM), to decrypt encrypted assertions;
+    /// the certificate is published in our metadata.
+    pub sp_key_file: Option<String>,
+    pub sp_cert_file: Option<String>,
     /// `kind = "email_passcode"`: digits in a code [default: 8].
     pub code_length: Option<u32>,
     /// `kind = "email_passcode"`: minutes a code is valid, at most 30 [default: 10].
@@ -343,6 +357,8 @@ pub enum IdpKind {
     /// A one-time passcode mailed to the address the guest types: proof of the mailbox,
     /// for guests whose domain has no federation.
     EmailPasscode,
+    /// A SAML 2.0 identity provider (a partner's ADFS, Shibboleth, Okta, Entra, …).
+    Saml,
 }
 
 /// The profile APIs an `oauth2` provider can have, each with its own wire format.

@@ -48,6 +48,31 @@ pub struct IdpConfig {
     pub passcode: Option<PasscodeSettings>,
     /// Lower-case email domains this IdP serves in home-realm discovery.
     pub domains: Vec<String>,
+    /// `kind = "saml"`: its metadata and our side of the federation.
+    pub saml: Option<SamlSettings>,
+}
+
+/// Where a SAML IdP's metadata comes from.
+#[derive(Debug, Clone)]
+pub enum MetadataSource {
+    /// Read (and checked) when the config loads.
+    File(PathBuf),
+    /// Fetched when first needed and again every `refresh`.
+    Url(Url),
+}
+
+/// A SAML IdP's metadata source and our settings as its service provider.
+#[derive(Debug, Clone)]
+pub struct SamlSettings {
+    pub metadata: MetadataSource,
+    /// The metadata's XML when it came from a file, checked at load.
+    pub metadata_xml: Option<String>,
+    pub refresh: std::time::Duration,
+    /// Our entity id; `None`: the SP metadata URL.
+    pub sp_entity_id: Option<String>,
+    pub allow_unsolicited: bool,
+    pub sp_key_file: Option<PathBuf>,
+    pub sp_cert_file: Option<PathBuf>,
 }
 
 /// An email one-time passcode provider's codes and lock-out.
@@ -149,6 +174,28 @@ pub(super) fn idps(
         }
         if idps.iter().any(|o| o.id == idp.id) {
             sink.push(ip.key("id"), format!("duplicate idp id `{}`", idp.id));
+        }
+        if idp.kind == file::IdpKind::Saml {
+            if let Some(config) = saml_idp(sink, &ip, idp, resolve) {
+                idps.push(Arc::new(config));
+            }
+            continue;
+        }
+        for (key, set) in [
+            ("metadata_file", idp.metadata_file.is_some()),
+            ("metadata_url", idp.metadata_url.is_some()),
+            (
+                "metadata_refresh_minutes",
+                idp.metadata_refresh_minutes.is_some(),
+            ),
+            ("sp_entity_id", idp.sp_entity_id.is_some()),
+            ("allow_unsolicited", idp.allow_unsolicited),
+            ("sp_key_file", idp.sp_key_file.is_some()),
+            ("sp_cert_file", idp.sp_cert_file.is_some()),
+        ] {
+            if set {
+                sink.push(ip.key(key), "only for kind = \"saml\"");
+            }
         }
         if idp.kind == file::IdpKind::EmailPasscode {
             if let Some(config) = passcode_idp(sink, &ip, idp) {
@@ -271,6 +318,7 @@ pub(super) fn idps(
                 oauth2,
                 passcode: None,
                 domains: realm_domains(sink, &ip, idp),
+                saml: None,
             }));
         }
     }
@@ -423,6 +471,7 @@ fn passcode_idp(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Opt
             lockout: std::time::Duration::from_secs(lockout * 60),
         }),
         domains: Vec::new(),
+        saml: None,
     })
 }
 
@@ -451,4 +500,130 @@ fn realm_domains(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Ve
         }
     }
     out
+}
+
+/// `kind = "saml"`: metadata (a file is read and checked now), no client credentials.
+fn saml_idp(
+    sink: &mut ErrorSink<'_>,
+    ip: &KeyPath,
+    idp: &IdpSection,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Option<IdpConfig> {
+    let foreign = [
+        ("issuer", idp.issuer.is_some()),
+        ("client_id", idp.client_id.is_some()),
+        ("client_secret", idp.client_secret.is_some()),
+        ("client_secret_env", idp.client_secret_env.is_some()),
+        ("client_secret_file", idp.client_secret_file.is_some()),
+        ("scopes", idp.scopes.is_some()),
+        ("hosted_domain", idp.hosted_domain.is_some()),
+        ("tenants", !idp.tenants.is_empty()),
+        ("profile_api", idp.profile_api.is_some()),
+        (
+            "authorization_endpoint",
+            idp.authorization_endpoint.is_some(),
+        ),
+        ("token_endpoint", idp.token_endpoint.is_some()),
+        ("api_url", idp.api_url.is_some()),
+        ("pkce", idp.pkce.is_some()),
+        ("code_length", idp.code_length.is_some()),
+        ("code_ttl_minutes", idp.code_ttl_minutes.is_some()),
+        ("max_failures", idp.max_failures.is_some()),
+        ("lockout_minutes", idp.lockout_minutes.is_some()),
+    ];
+    for (key, set) in foreign {
+        if set {
+            sink.push(ip.key(key), "not for kind = \"saml\"");
+        }
+    }
+    let (metadata, metadata_xml) = match (&idp.metadata_file, &idp.metadata_url) {
+        (Some(f), None) => {
+            let path = resolve(f);
+            match std::fs::read_to_string(&path) {
+                Ok(xml) => {
+                    if let Err(e) = crate::saml_metadata::IdpMetadata::parse(&xml) {
+                        sink.push(ip.key("metadata_file"), format!("{}: {e}", path.display()));
+                        return None;
+                    }
+                    (MetadataSource::File(path), Some(xml))
+                }
+                Err(e) => {
+                    sink.push(ip.key("metadata_file"), format!("{}: {e}", path.display()));
+                    return None;
+                }
+            }
+        }
+        (None, Some(u)) => (
+            MetadataSource::Url(endpoint(sink, ip.key("metadata_url"), u)?),
+            None,
+        ),
+        _ => {
+            sink.push(
+                ip.key("metadata_file"),
+                "a SAML IdP needs exactly one of metadata_file and metadata_url",
+            );
+            return None;
+        }
+    };
+    let refresh = idp.metadata_refresh_minutes.unwrap_or(60);
+    if !(1..=7 * 24 * 60).contains(&refresh) {
+        sink.push(ip.key("metadata_refresh_minutes"), "between 1 and 10080");
+    }
+    let sp_key_file = idp.sp_key_file.as_deref().map(resolve);
+    let sp_cert_file = idp.sp_cert_file.as_deref().map(resolve);
+    if sp_key_file.is_some() != sp_cert_file.is_some() {
+        sink.push(
+            ip.key("sp_key_file"),
+            "set both sp_key_file and sp_cert_file, or neither",
+        );
+    }
+    for (key, path) in [
+        ("sp_key_file", &sp_key_file),
+        ("sp_cert_file", &sp_cert_file),
+    ] {
+        if let Some(p) = path
+            && !p.is_file()
+        {
+            sink.push(ip.key(key), format!("file {} not found", p.display()));
+        }
+    }
+    let ca_file = idp.ca_file.as_deref().map(resolve);
+    let entity = match &metadata_xml {
+        Some(xml) => crate::saml_metadata::IdpMetadata::parse(xml)
+            .map(|m| m.entity_id)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Some(IdpConfig {
+        id: idp.id.clone(),
+        display_name: idp.display_name.clone().unwrap_or_else(|| idp.id.clone()),
+        // The entity id once metadata is read; the URL until then, for messages only.
+        issuer: if entity.is_empty() {
+            idp.metadata_url.clone().unwrap_or_default()
+        } else {
+            entity
+        },
+        client_id: String::new(),
+        client_secret: String::new(),
+        scopes: Vec::new(),
+        claims: claim_mapping(idp),
+        members: idp.members,
+        hosted_domain: None,
+        kind: idp.kind,
+        ca_file,
+        tenants: Vec::new(),
+        verified_domains: Vec::new(),
+        oauth2: None,
+        passcode: None,
+        domains: realm_domains(sink, ip, idp),
+        saml: Some(SamlSettings {
+            metadata,
+            metadata_xml,
+            refresh: std::time::Duration::from_secs(refresh * 60),
+            sp_entity_id: idp.sp_entity_id.clone(),
+            allow_unsolicited: idp.allow_unsolicited,
+            sp_key_file,
+            sp_cert_file,
+        }),
+    })
 }

@@ -12,8 +12,8 @@ pub use super::directory::{Collaboration, DirectorySettings, SmtpSettings};
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{FileConfig, LogFormat};
 pub use super::idps::{
-    DEFAULT_CLAIMS, IdpConfig, OAuth2Settings, PASSCODE_ISSUER, PASSCODE_MAX_TTL_MINUTES,
-    PasscodeSettings,
+    DEFAULT_CLAIMS, IdpConfig, MetadataSource, OAuth2Settings, PASSCODE_ISSUER,
+    PASSCODE_MAX_TTL_MINUTES, PasscodeSettings, SamlSettings,
 };
 pub use super::limits::Limits;
 pub use super::listeners::{Listener, TlsFiles};

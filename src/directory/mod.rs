@@ -10,6 +10,7 @@ pub mod groups;
 pub mod invitations;
 pub mod keys;
 pub mod passcodes;
+pub mod replay;
 pub mod users;
 
 use sqlx::AnyPool;

@@ -9,6 +9,7 @@ mod error;
 pub mod oauth2;
 pub mod oidc;
 pub mod passcode;
+pub mod saml;
 
 use std::sync::Arc;
 
@@ -35,11 +36,16 @@ pub enum Provider {
     Oidc(oidc::OidcProvider),
     OAuth2(oauth2::OAuth2Provider),
     Passcode(passcode::PasscodeProvider),
+    Saml(saml::SamlProvider),
 }
 
 impl Provider {
-    pub fn new(config: Arc<IdpConfig>, redirect_uri: Url) -> anyhow::Result<Self> {
-        Ok(if config.passcode.is_some() {
+    /// A provider for `config`, its endpoints under the gateway's `public_url`.
+    pub fn new(config: Arc<IdpConfig>, public_url: &Url) -> anyhow::Result<Self> {
+        let redirect_uri = public_url.join(&format!("/.borderless/callback/{}", config.id))?;
+        Ok(if config.saml.is_some() {
+            Self::Saml(saml::SamlProvider::new(config, public_url)?)
+        } else if config.passcode.is_some() {
             Self::Passcode(passcode::PasscodeProvider::new(config)?)
         } else if config.oauth2.is_some() {
             Self::OAuth2(oauth2::OAuth2Provider::new(config, redirect_uri)?)
@@ -53,6 +59,7 @@ impl Provider {
             Self::Oidc(p) => &p.config,
             Self::OAuth2(p) => &p.config,
             Self::Passcode(p) => &p.config,
+            Self::Saml(p) => &p.config,
         }
     }
 
@@ -66,6 +73,7 @@ impl Provider {
         match self {
             Self::Oidc(p) => p.start(state, login_hint).await,
             Self::OAuth2(p) => Ok(p.start(state)),
+            Self::Saml(p) => p.start(state).await,
             Self::Passcode(_) => Err(not_redirect()),
         }
     }
@@ -80,7 +88,8 @@ impl Provider {
         match self {
             Self::Oidc(p) => p.finish(code, nonce, pkce_verifier).await,
             Self::OAuth2(p) => p.finish(code, pkce_verifier).await,
-            Self::Passcode(_) => Err(not_redirect()),
+            // A SAML response is POSTed to its own endpoint (`signin::saml`).
+            Self::Passcode(_) | Self::Saml(_) => Err(not_redirect()),
         }
     }
 
@@ -88,14 +97,14 @@ impl Provider {
     pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
         match self {
             Self::Oidc(p) => p.end_session_url(post_logout_redirect).await,
-            Self::OAuth2(_) | Self::Passcode(_) => None,
+            Self::OAuth2(_) | Self::Passcode(_) | Self::Saml(_) => None,
         }
     }
 }
 
-/// A passcode provider has no authorization redirect and no callback.
+/// A passcode has no authorization redirect, a SAML IdP no OAuth callback.
 fn not_redirect() -> IdpError {
-    IdpError::Provider("an email passcode provider has no redirect or callback".into())
+    IdpError::Provider("this provider has no OAuth callback".into())
 }
 
 /// The HTTP client for an IdP's back channel (discovery, keys, tokens, profiles).

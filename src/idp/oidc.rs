@@ -558,7 +558,7 @@ fn email_verified(
 ) -> bool {
     match config.kind {
         IdpKind::Microsoft => microsoft_email_verified(config, email, claims),
-        IdpKind::Oidc | IdpKind::OAuth2 | IdpKind::EmailPasscode => standard == Some(true),
+        _ => standard == Some(true),
     }
 }
 

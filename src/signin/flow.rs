@@ -30,6 +30,8 @@ pub enum Flow {
     AwaitingIdp(PendingSignIn),
     AwaitingConsent(PendingConsent),
     AwaitingPasscode(PendingPasscode),
+    /// A SAML response POSTed to the ACS, waiting for the browser's same-site GET.
+    SamlPosted(SamlPosted),
     Handoff(Handoff),
 }
 
@@ -38,7 +40,7 @@ impl Flow {
         match self {
             Self::AwaitingIdp(_) | Self::AwaitingConsent(_) => FLOW_TTL,
             Self::AwaitingPasscode(_) => PASSCODE_FLOW_TTL,
-            Self::Handoff(_) => HANDOFF_TTL,
+            Self::Handoff(_) | Self::SamlPosted(_) => HANDOFF_TTL,
         }
     }
 
@@ -48,6 +50,7 @@ impl Flow {
             Self::AwaitingIdp(_) => "awaiting_idp",
             Self::AwaitingConsent(_) => "awaiting_consent",
             Self::AwaitingPasscode(_) => "awaiting_passcode",
+            Self::SamlPosted(_) => "saml_posted",
             Self::Handoff(_) => "handoff",
         }
     }
@@ -76,6 +79,16 @@ pub struct PendingPasscode {
     pub return_to: Url,
     pub binding: Option<String>,
     pub redeem: Option<String>,
+}
+
+/// An IdP's POST to the ACS. The browser's cookies are `SameSite=Lax`, so a cross-site
+/// POST carries none: the response waits here, unverified, for the same browser's GET
+/// (a top-level navigation, which does carry them) that names it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SamlPosted {
+    pub idp: String,
+    pub response: String,
+    pub relay_state: String,
 }
 
 /// A signed-in identity waiting for the guest to accept an invitation's consent page.

@@ -18,6 +18,7 @@ mod complete;
 mod handoff;
 mod home_realm;
 mod passcode;
+mod saml;
 mod signout;
 mod start;
 
@@ -125,6 +126,10 @@ pub async fn handle(
                 passcode::verify(gw, rt, req, ctx).await
             }
         }
+        p if p.starts_with("/saml/") => {
+            let rest = p["/saml/".len()..].to_string();
+            saml::handle(gw, rt, req, ctx, &rest).await
+        }
         p if get && p.starts_with("/signin/") => {
             let idp = &p["/signin/".len()..];
             signin(gw, rt, &req, ctx, Some(idp)).await
@@ -218,7 +223,15 @@ pub(super) fn redirect_to_login(
 pub(super) async fn read_form(
     req: Request<Incoming>,
 ) -> Result<Vec<(String, String)>, GatewayError> {
-    let body = Limited::new(req.into_body(), 4096)
+    read_form_up_to(req, 4096).await
+}
+
+/// A urlencoded form body of at most `max` bytes.
+pub(super) async fn read_form_up_to(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<Vec<(String, String)>, GatewayError> {
+    let body = Limited::new(req.into_body(), max)
         .collect()
         .await
         .map_err(|_| GatewayError::BadRequest("form too large or unreadable"))?;

@@ -8,6 +8,7 @@ pub mod fake_idp;
 pub mod guests;
 pub mod oidc_provider;
 pub mod passcode;
+pub mod saml_idp;
 pub mod smtp;
 pub mod social_idp;
 
