@@ -16,7 +16,7 @@ fn users() -> serde_json::Value {
     serde_json::json!({
         "alice": {"name_id": "fab-0001", "attributes": {"mail": ["alice@fabrikam.example"], "displayName": ["Alice Fabrikam"]}},
         "carol": {"name_id": "fab-0002", "attributes": {"mail": ["carol@fabrikam.example"]}},
-        "mallory": {"name_id": "fab-0666", "attributes": {"mail": ["ceo@contoso.example"]}},
+        "mallory": {"name_id": "fab-0666", "attributes": {"mail": ["ceo@victim.example"]}},
     })
 }
 
@@ -33,6 +33,8 @@ async fn start(extra_idp: &str) -> Saml {
     );
     let env = GuestEnv::start_with(Options {
         extra,
+        // Every attack is a sign-in of its own.
+        limits: "sign_ins_per_minute = 1000".into(),
         ..Default::default()
     })
     .await;
@@ -115,5 +117,366 @@ async fn a_partner_guest_redeems_and_signs_in_through_saml() {
     assert_eq!(r.status(), 200);
     let echo: serde_json::Value = r.json().await.expect("echo");
     assert_eq!(echoed(&echo, "x-remote-user"), vec![ALICE_UPN]);
+    s.env.gw.stop().await;
+}
+
+/// `[start, end)` of the first element `<{tag}` … `</{tag}>` (tags do not nest here).
+fn span(xml: &str, tag: &str) -> (usize, usize) {
+    let start = xml
+        .find(&format!("<{tag}"))
+        .unwrap_or_else(|| panic!("no {tag}"));
+    let close = format!("</{tag}>");
+    let end = xml[start..]
+        .find(&close)
+        .unwrap_or_else(|| panic!("no {close}"))
+        + start
+        + close.len();
+    (start, end)
+}
+
+const ASSERTION: &str = "ns1:Assertion";
+const SIGNATURE: &str = "ns2:Signature";
+
+/// The response's assertion and signatures, as an attacker cuts them apart.
+struct Parts {
+    xml: String,
+    assertion: (usize, usize),
+}
+
+impl Parts {
+    fn of(xml: &str) -> Parts {
+        Parts {
+            xml: xml.to_string(),
+            assertion: span(xml, ASSERTION),
+        }
+    }
+    fn assertion(&self) -> &str {
+        &self.xml[self.assertion.0..self.assertion.1]
+    }
+    /// The assertion made about someone else (another NameID and address), unsigned.
+    fn evil(&self) -> String {
+        let a = self.assertion();
+        let (s, e) = span(a, SIGNATURE);
+        let unsigned = format!("{}{}", &a[..s], &a[e..]);
+        let id_start = unsigned.find(" ID=\"").expect("ID") + 5;
+        let id_end = unsigned[id_start..].find('"').expect("end") + id_start;
+        format!("{}id-evil{}", &unsigned[..id_start], &unsigned[id_end..])
+            .replace("fab-0001", "fab-0666")
+            .replace("alice@fabrikam.example", "ceo@victim.example")
+    }
+    fn before_assertion(&self) -> &str {
+        &self.xml[..self.assertion.0]
+    }
+    fn after_assertion(&self) -> &str {
+        &self.xml[self.assertion.1..]
+    }
+    /// The assertion's own signature element.
+    fn assertion_signature(&self) -> &str {
+        let a = self.assertion();
+        let (s, e) = span(a, SIGNATURE);
+        &a[s..e]
+    }
+}
+
+/// The eight XML signature wrapping layouts (after SAML Raider's XSW1–XSW8): the signed
+/// element stays somewhere the signature still verifies, an unsigned one where a careless
+/// SP reads.
+fn wrapped(xml: &str) -> Vec<(&'static str, String)> {
+    let p = Parts::of(xml);
+    let evil = p.evil();
+    let body = xml.trim_start_matches("<?xml version=\"1.0\"?>").trim();
+    let root_end = body.find('>').expect("root") + 1;
+    let (rs, re) = span(body, SIGNATURE);
+    let response_signature = &body[rs..re];
+    let evil_response = {
+        let b = Parts::of(body);
+        format!("{}{}{}", b.before_assertion(), evil, b.after_assertion()).replacen(
+            response_signature,
+            "",
+            1,
+        )
+    };
+    let evil_root = &evil_response[..evil_response.find('>').expect("root") + 1];
+    let evil_rest = &evil_response[evil_root.len()..];
+    let sig_open = &response_signature[..response_signature.find('>').expect("sig") + 1];
+    let sig_inner =
+        &response_signature[sig_open.len()..response_signature.len() - "</ns2:Signature>".len()];
+    let orig_unsigned = p.assertion().replacen(p.assertion_signature(), "", 1);
+    let evil_signed = {
+        let marker = "<ns1:Subject>";
+        evil.replacen(marker, &format!("{}{marker}", p.assertion_signature()), 1)
+    };
+    let _ = root_end;
+    vec![
+        // XSW1: a new root; the original response inside the copied response signature.
+        (
+            "XSW1",
+            format!("{evil_root}{sig_open}{sig_inner}{body}</ns2:Signature>{evil_rest}"),
+        ),
+        // XSW2: as XSW1, the original response beside the signature (detached).
+        (
+            "XSW2",
+            format!("{evil_root}{response_signature}{body}{evil_rest}"),
+        ),
+        // XSW3: the evil assertion first, the signed one after it.
+        (
+            "XSW3",
+            format!(
+                "{}{}{}{}",
+                p.before_assertion(),
+                evil,
+                p.assertion(),
+                p.after_assertion()
+            ),
+        ),
+        // XSW4: the signed assertion inside the evil one.
+        (
+            "XSW4",
+            format!(
+                "{}{}{}",
+                p.before_assertion(),
+                evil.replacen(
+                    "</ns1:Assertion>",
+                    &format!("{}</ns1:Assertion>", p.assertion()),
+                    1
+                ),
+                p.after_assertion()
+            ),
+        ),
+        // XSW5: the evil assertion carries the signature; the signed one, unsigned, at the end.
+        (
+            "XSW5",
+            format!(
+                "{}{}{}",
+                p.before_assertion(),
+                evil_signed,
+                p.after_assertion().replacen(
+                    "</ns0:Response>",
+                    &format!("{orig_unsigned}</ns0:Response>"),
+                    1
+                )
+            ),
+        ),
+        // XSW6: the signed assertion inside the evil assertion's (copied) signature.
+        (
+            "XSW6",
+            format!(
+                "{}{}{}",
+                p.before_assertion(),
+                evil_signed.replacen(
+                    "</ns2:Signature>",
+                    &format!("{orig_unsigned}</ns2:Signature>"),
+                    1
+                ),
+                p.after_assertion()
+            ),
+        ),
+        // XSW7: the signed assertion in an Extensions element, the evil one where it was.
+        (
+            "XSW7",
+            format!(
+                "{}<ns0:Extensions>{}</ns0:Extensions>{}{}",
+                p.before_assertion(),
+                p.assertion(),
+                evil,
+                p.after_assertion()
+            ),
+        ),
+        // XSW8: the signed assertion, unsigned, in an Object of the evil assertion's signature.
+        (
+            "XSW8",
+            format!(
+                "{}{}{}",
+                p.before_assertion(),
+                evil_signed.replacen(
+                    "</ns2:Signature>",
+                    &format!("<ns2:Object>{orig_unsigned}</ns2:Object></ns2:Signature>"),
+                    1
+                ),
+                p.after_assertion()
+            ),
+        ),
+    ]
+}
+
+/// Posts `xml` in place of a genuine response for the same flow.
+async fn send_instead(
+    s: &Saml,
+    login: &str,
+    edit: impl FnOnce(&str) -> String,
+) -> reqwest::Response {
+    let (client, posted) = s.response_for(login).await;
+    let forged = posted.with_xml(&edit(&posted.xml()));
+    forged.post(&client).await
+}
+
+#[tokio::test]
+async fn responses_a_careful_sp_refuses_are_refused() {
+    let s = start("").await;
+    s.invite("alice@fabrikam.example").await;
+    s.invite("ceo@victim.example").await;
+
+    // Each of the eight wrapping layouts, built from a validly signed response.
+    let (_c, sample) = s.response_for("alice").await;
+    for (name, _) in wrapped(&sample.xml()) {
+        let r = send_instead(&s, "alice", |xml| {
+            wrapped(xml)
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .expect("variant")
+                .1
+        })
+        .await;
+        assert_refused(r, name).await;
+    }
+    // Signature stripping: both signatures removed.
+    let r = send_instead(&s, "alice", |xml| {
+        let mut out = xml.to_string();
+        while out.contains("<ns2:Signature") {
+            let (a, b) = span(&out, SIGNATURE);
+            out.replace_range(a..b, "");
+        }
+        out
+    })
+    .await;
+    assert_refused(r, "unsigned").await;
+    // A second, unsigned assertion after the signed one.
+    let r = send_instead(&s, "alice", |xml| {
+        let p = Parts::of(xml);
+        format!(
+            "{}{}{}{}",
+            p.before_assertion(),
+            p.assertion(),
+            p.evil(),
+            p.after_assertion()
+        )
+    })
+    .await;
+    assert_refused(r, "a second assertion").await;
+    // A comment in the NameID: exclusive C14N drops it, so the signature still verifies.
+    let r = send_instead(&s, "alice", |xml| {
+        xml.replacen("fab-0001", "fab-0001<!---->.evil", 1)
+    })
+    .await;
+    assert_refused(r, "a comment in the NameID").await;
+    let r = send_instead(&s, "alice", |xml| {
+        xml.replacen(
+            "alice@fabrikam.example",
+            "alice@fabrikam.example<!---->.evil.com",
+            1,
+        )
+    })
+    .await;
+    assert_refused(r, "a comment in an attribute").await;
+    // A DOCTYPE (entity expansion).
+    let r = send_instead(&s, "alice", |xml| {
+        xml.replacen(
+            "<?xml version=\"1.0\"?>",
+            "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x \"x\">]>",
+            1,
+        )
+    })
+    .await;
+    assert_refused(r, "a DOCTYPE").await;
+
+    // Responses the IdP itself signs, each wrong in one way.
+    for (what, opts) in [
+        (
+            "unsigned by the IdP",
+            serde_json::json!({"sign_response": false, "sign_assertion": false}),
+        ),
+        ("SHA-1", serde_json::json!({"sign_alg": "sha1"})),
+        (
+            "another audience",
+            serde_json::json!({"mutations": [["<ns1:Audience>https://", "<ns1:Audience>https://other."]]}),
+        ),
+        (
+            "another destination and recipient",
+            serde_json::json!({"destination": "https://evil.example/acs"}),
+        ),
+        ("expired", serde_json::json!({"shift_minutes": -60})),
+        ("not yet valid", serde_json::json!({"shift_minutes": 60})),
+        (
+            "no audience restriction",
+            serde_json::json!({"mutations": [["<ns1:AudienceRestriction>", "<ns1:Foo>"], ["</ns1:AudienceRestriction>", "</ns1:Foo>"]]}),
+        ),
+    ] {
+        s.idp.next(opts).await;
+        let (client, posted) = s.response_for("alice").await;
+        assert_refused(posted.post(&client).await, what).await;
+    }
+    // Only the recipient wrong: the IdP signs it so.
+    s.idp
+        .next(serde_json::json!({"mutations": [["Recipient=\"https://", "Recipient=\"https://evil."]]}))
+        .await;
+    let (client, posted) = s.response_for("alice").await;
+    assert_refused(posted.post(&client).await, "another recipient").await;
+
+    // A genuine response for another browser's flow, and a replay of one already used.
+    let (client, posted) = s.response_for("alice").await;
+    let (other, _) = s.response_for("alice").await;
+    let r = posted.post(&other).await;
+    assert_eq!(r.status(), 400, "another browser's response");
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("no_sign_in_in_progress")
+    );
+    let (client2, posted2) = s.response_for("alice").await;
+    assert_eq!(
+        posted2.post(&client2).await.status(),
+        200,
+        "a genuine one still works"
+    );
+    let r = posted2.post(&client2).await;
+    assert_eq!(r.status(), 400, "the same response again");
+    let _ = client;
+
+    // An unsolicited (IdP-initiated) response: refused unless the IdP entry allows it.
+    let acs = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/acs");
+    let sp = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/metadata");
+    let posted = s.idp.unsolicited("alice", &acs, &sp).await;
+    let r = posted.post(&s.env.browser()).await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("no_sign_in_in_progress")
+    );
+    s.env.gw.stop().await;
+}
+
+/// With `allow_unsolicited`, an IdP-initiated response signs in, once: its assertion id is
+/// remembered until it expires, so the same response again is refused.
+#[tokio::test]
+async fn unsolicited_responses_when_allowed_are_single_use() {
+    let s = start("allow_unsolicited = true").await;
+    s.invite("alice@fabrikam.example").await;
+    let acs = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/acs");
+    let sp = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/metadata");
+    let posted = s.idp.unsolicited("alice", &acs, &sp).await;
+    let client = s.env.browser();
+    let r = posted.post(&client).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("page").contains("id=\"accept\""));
+    let r = posted.post(&s.env.browser()).await;
+    assert_refused(r, "a replayed unsolicited response").await;
+    s.env.gw.stop().await;
+}
+
+/// A partner's IdP vouches only for its own domains: an address elsewhere is not verified,
+/// so it cannot take an invitation sent to that address.
+#[tokio::test]
+async fn a_saml_idp_vouches_only_for_its_domains() {
+    let s = start("").await;
+    s.invite("ceo@victim.example").await;
+    let (client, posted) = s.response_for("mallory").await;
+    let r = posted.post(&client).await;
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.expect("body");
+    // Unverified, the address matches no invitation (and never redeems one).
+    assert!(body.contains("<code>not_invited</code>"), "{body}");
     s.env.gw.stop().await;
 }

@@ -159,6 +159,15 @@ def build_response(login, in_response_to, destination, sp_entity_id, relay_state
         resp.signature = pre_signature_part(resp.id, IDP.sec.my_cert, 2, digest_alg=digest_alg, sign_alg=sign_alg)
         to_sign.append(("urn:oasis:names:tc:SAML:2.0:protocol:Response", resp.id))
     xml = resp.to_string().decode() if isinstance(resp.to_string(), bytes) else resp.to_string()
+    shift = opts.get("shift_minutes")
+    if shift:
+        import re
+
+        def moved(m):
+            t = datetime.datetime.strptime(m.group(2)[:19], "%Y-%m-%dT%H:%M:%S") + datetime.timedelta(minutes=shift)
+            return f'{m.group(1)}="{t.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
+
+        xml = re.sub(r'(NotBefore|NotOnOrAfter|IssueInstant|AuthnInstant)="([^"]+)"', moved, xml)
     for old, new in opts.get("mutations", []):
         if old not in xml:
             raise ValueError(f"mutation target not found: {old}")
