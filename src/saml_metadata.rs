@@ -4,7 +4,8 @@
 //! nothing could be verified, and "skip verification" is never a mode. A leaf module, so
 //! config validation and the SAML provider read metadata the same way.
 
-use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
+use samael::key_info::{KeyInfo, X509Data};
+use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING, KeyDescriptor};
 use samael::service_provider::ServiceProvider;
 
 /// Metadata that passed the checks.
@@ -18,6 +19,10 @@ pub struct IdpMetadata {
     pub slo_redirect: Option<String>,
     /// How many signing certificates it names (two during a rollover).
     pub signing_certs: usize,
+    /// The metadata once per signing certificate, each naming only that one. samael stops
+    /// at the first certificate xmlsec cannot use for a signature (an EC certificate for
+    /// an RSA signature is an error, not a mismatch), so each is tried on its own.
+    pub per_certificate: Vec<EntityDescriptor>,
 }
 
 impl IdpMetadata {
@@ -57,6 +62,7 @@ impl IdpMetadata {
         }
         Ok(IdpMetadata {
             slo_redirect: probe.slo_binding_location(HTTP_REDIRECT_BINDING),
+            per_certificate: per_certificate(&descriptor),
             descriptor,
             entity_id,
             sso_redirect,
@@ -70,4 +76,47 @@ pub fn has_doctype(xml: &str) -> bool {
     xml.as_bytes()
         .windows(9)
         .any(|w| w.eq_ignore_ascii_case(b"<!DOCTYPE"))
+}
+
+/// Copies of `d` whose IdP descriptors each name a single signing certificate.
+fn per_certificate(d: &EntityDescriptor) -> Vec<EntityDescriptor> {
+    let signing: Vec<KeyDescriptor> = d
+        .idp_sso_descriptors
+        .iter()
+        .flatten()
+        .flat_map(|i| i.key_descriptors.iter())
+        .filter(|k| {
+            k.key_use
+                .as_deref()
+                .is_none_or(|u| u.is_empty() || u == "signing")
+        })
+        .flat_map(|k| {
+            let certs = k
+                .key_info
+                .x509_data
+                .as_ref()
+                .map(|x| x.certificates.clone())
+                .unwrap_or_default();
+            certs.into_iter().map(move |c| KeyDescriptor {
+                key_use: Some("signing".into()),
+                key_info: KeyInfo {
+                    id: None,
+                    x509_data: Some(X509Data {
+                        certificates: vec![c],
+                    }),
+                },
+                encryption_methods: None,
+            })
+        })
+        .collect();
+    signing
+        .into_iter()
+        .map(|k| {
+            let mut one = d.clone();
+            for idp in one.idp_sso_descriptors.iter_mut().flatten() {
+                idp.key_descriptors = vec![k.clone()];
+            }
+            one
+        })
+        .collect()
 }

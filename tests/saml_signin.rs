@@ -27,9 +27,14 @@ struct Saml {
 
 async fn start(extra_idp: &str) -> Saml {
     let idp = SamlIdp::start(users()).await;
+    let source = format!("metadata_url = \"{}\"", idp.metadata_url);
+    start_with(idp, &source, extra_idp).await
+}
+
+/// `source`: the `metadata_url` or `metadata_file` line.
+async fn start_with(idp: SamlIdp, source: &str, extra_idp: &str) -> Saml {
     let extra = format!(
-        "[[idp]]\nid = \"saml\"\nkind = \"saml\"\ndisplay_name = \"Fabrikam (SAML)\"\nmetadata_url = \"{}\"\ndomains = [\"fabrikam.example\"]\n{extra_idp}\n",
-        idp.metadata_url
+        "[[idp]]\nid = \"saml\"\nkind = \"saml\"\ndisplay_name = \"Fabrikam (SAML)\"\n{source}\ndomains = [\"fabrikam.example\"]\n{extra_idp}\n"
     );
     let env = GuestEnv::start_with(Options {
         extra,
@@ -479,4 +484,73 @@ async fn a_saml_idp_vouches_only_for_its_domains() {
     // Unverified, the address matches no invitation (and never redeems one).
     assert!(body.contains("<code>not_invited</code>"), "{body}");
     s.env.gw.stop().await;
+}
+
+/// During a certificate rollover the metadata names two signing certificates, the new one
+/// first (here an EC one, which xmlsec cannot even try on the IdP's RSA signature): the
+/// response verifies with the other.
+#[tokio::test]
+async fn both_certificates_of_a_rollover_are_trusted() {
+    let idp = SamlIdp::start(users()).await;
+    let metadata = idp.metadata().await;
+    let other =
+        rcgen::generate_simple_self_signed(vec!["next.idp.example".to_string()]).expect("cert");
+    let der = base64::engine::general_purpose::STANDARD.encode(other.cert.der());
+    use base64::Engine;
+    let descriptor = format!(
+        "<ns0:KeyDescriptor use=\"signing\"><ns2:KeyInfo><ns2:X509Data><ns2:X509Certificate>{der}</ns2:X509Certificate></ns2:X509Data></ns2:KeyInfo></ns0:KeyDescriptor>"
+    );
+    let at = metadata
+        .find("<ns0:KeyDescriptor")
+        .expect("a key descriptor");
+    let rolled = format!("{}{descriptor}{}", &metadata[..at], &metadata[at..]);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("idp-metadata.xml");
+    std::fs::write(&file, rolled).expect("write");
+    let s = start_with(idp, &format!("metadata_file = \"{}\"", file.display()), "").await;
+    s.invite("alice@fabrikam.example").await;
+    let (client, posted) = s.response_for("alice").await;
+    let r = posted.post(&client).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("page").contains("id=\"accept\""));
+    s.env.gw.stop().await;
+}
+
+/// Metadata without a signing certificate is a config error, not "skip verification".
+#[test]
+fn metadata_without_a_signing_certificate_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let md = dir.path().join("idp.xml");
+    std::fs::write(
+        &md,
+        r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.partner.example"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.partner.example/sso"/></IDPSSODescriptor></EntityDescriptor>"#,
+    )
+    .expect("write");
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "version = 1\n[gateway]\npublic_url = \"https://login.test\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\nredirect_to_https = true\n\
+         [[idp]]\nid = \"saml\"\nkind = \"saml\"\nmetadata_file = \"idp.xml\"\n\
+         [[idp]]\nid = \"both\"\nkind = \"saml\"\nmetadata_file = \"idp.xml\"\nmetadata_url = \"https://idp.partner.example/md\"\nclient_id = \"x\"\n",
+    )
+    .expect("write");
+    let errs = borderless::config::load(&path)
+        .expect_err("invalid")
+        .to_string();
+    for (line, key, says) in [
+        (10, "idp[0].metadata_file", "no signing certificate"),
+        (
+            14,
+            "idp[1].metadata_file",
+            "exactly one of metadata_file and metadata_url",
+        ),
+        (16, "idp[1].client_id", "not for kind = \"saml\""),
+    ] {
+        let at = format!("c.toml:{line}: key `{key}`");
+        assert!(
+            errs.lines().any(|l| l.contains(&at) && l.contains(says)),
+            "missing {at} … {says} in:\n{errs}"
+        );
+    }
 }

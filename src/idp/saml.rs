@@ -286,11 +286,26 @@ impl SamlProvider {
         screen(&xml).map_err(reject)?;
 
         let idp = self.idp().await?;
-        let sp = self.service_provider(idp.descriptor.clone());
         let ids: Vec<&str> = request_id.into_iter().collect();
-        let assertion = sp
-            .parse_xml_response(&xml, request_id.map(|_| ids.as_slice()))
-            .map_err(|e| reject(format!("{e}")))?;
+        // Each signing certificate on its own (two during a rollover); the first that
+        // verifies decides, and if none does the first one's reason is given.
+        let mut first_error = None;
+        let mut verified = None;
+        for descriptor in &idp.per_certificate {
+            let sp = self.service_provider(descriptor.clone());
+            match sp.parse_xml_response(&xml, request_id.map(|_| ids.as_slice())) {
+                Ok(a) => {
+                    verified = Some(a);
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        let assertion = verified.ok_or_else(|| {
+            reject(first_error.unwrap_or_else(|| "no signing certificate".into()))
+        })?;
         self.check_audience(&assertion).map_err(reject)?;
         let usable_until = assertion
             .subject
