@@ -554,3 +554,107 @@ fn metadata_without_a_signing_certificate_is_refused() {
         );
     }
 }
+
+/// The whole redemption in headless Chromium: the IdP's login form, its page posting the
+/// response (by script, as IdPs do), the gateway's ACS, consent, the app.
+#[tokio::test]
+async fn chromium_redeems_through_the_saml_idp() {
+    let mut s = start("").await;
+    s.env
+        .cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = s.env.smtp().next_mail().await.redeem_link();
+    let out = tokio::process::Command::new("node")
+        .arg(common::oidc_provider::node_dir().join("../../e2e/saml.mjs"))
+        .arg(&link)
+        .arg("alice")
+        .arg(ALICE_UPN)
+        .arg(s.env.gw.dir.path().join("saml.png"))
+        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
+        .output()
+        .await
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("json");
+    assert_eq!(result["ok"], true, "{stdout}");
+    assert_eq!(result["idp"], s.idp.base);
+    assert_eq!(result["url"], s.env.gw.url(APP_HOST, "/"));
+    s.env.gw.stop().await;
+}
+
+/// With an SP key configured, the IdP encrypts the assertion to our certificate (from the
+/// SP metadata the partner imported) and the gateway decrypts it; the same response without
+/// the key would be unreadable.
+#[tokio::test]
+async fn encrypted_assertions_are_decrypted_with_the_sp_key() {
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    let dir = tempfile::tempdir().expect("dir");
+    let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("key");
+    let mut name = x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "borderless SP")
+        .expect("cn");
+    let name = name.build();
+    let mut b = x509::X509Builder::new().expect("builder");
+    b.set_version(2).expect("version");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
+        .expect("nb");
+    b.set_not_after(&Asn1Time::days_from_now(30).expect("t"))
+        .expect("na");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    let cert = b.build();
+    let key_file = dir.path().join("sp.key");
+    let cert_file = dir.path().join("sp.crt");
+    std::fs::write(&key_file, key.private_key_to_pem_pkcs8().expect("pem")).expect("write");
+    std::fs::write(&cert_file, cert.to_pem().expect("pem")).expect("write");
+    let s = start(&format!(
+        "sp_key_file = \"{}\"\nsp_cert_file = \"{}\"",
+        key_file.display(),
+        cert_file.display()
+    ))
+    .await;
+    // Our certificate is in the metadata the IdP imported.
+    let sp = s
+        .env
+        .browser()
+        .get(s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/metadata"))
+        .send()
+        .await
+        .expect("metadata")
+        .text()
+        .await
+        .expect("xml");
+    let der = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        cert.to_der().expect("der"),
+    );
+    assert!(
+        sp.contains(&der),
+        "the SP metadata publishes our certificate: {sp}"
+    );
+    s.invite("alice@fabrikam.example").await;
+    s.idp
+        .next(serde_json::json!({"encrypt_cert": cert_file.display().to_string()}))
+        .await;
+    let (client, posted) = s.response_for("alice").await;
+    let xml = posted.xml();
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(
+        !xml.contains("fab-0001"),
+        "the NameID is not readable in transit"
+    );
+    let r = posted.post(&client).await;
+    let status = r.status();
+    let body = r.text().await.expect("page");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("id=\"accept\""), "{body}");
+    s.env.gw.stop().await;
+}

@@ -37,7 +37,7 @@ from saml2.metadata import create_metadata_string
 from saml2.s_utils import sid
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT
 from saml2.server import Server
-from saml2.sigver import pre_signature_part
+from saml2.sigver import pre_encryption_part, pre_signature_part
 from saml2 import xmldsig as ds
 
 SETTINGS = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
@@ -173,7 +173,11 @@ def build_response(login, in_response_to, destination, sp_entity_id, relay_state
             raise ValueError(f"mutation target not found: {old}")
         xml = xml.replace(old, new)
     for node_name, node_id in to_sign:
+        if node_name.endswith(":Response") and opts.get("encrypt_cert"):
+            xml = encrypt(xml, opts["encrypt_cert"])
         xml = IDP.sec.sign_statement(xml, node_name=node_name, node_id=node_id)
+    if opts.get("encrypt_cert") and not sign_response:
+        xml = encrypt(xml, opts["encrypt_cert"])
     if isinstance(xml, bytes):
         xml = xml.decode()
     import base64
@@ -182,6 +186,31 @@ def build_response(login, in_response_to, destination, sp_entity_id, relay_state
     if relay_state:
         fields["RelayState"] = relay_state
     return form_page(destination, fields), xml
+
+
+def encrypt(xml, cert_file):
+    """The (signed) assertion encrypted to the SP's certificate: AES-128-CBC, RSA-OAEP."""
+    if isinstance(xml, bytes):
+        xml = xml.decode()
+    start = xml.index("<ns1:Assertion")
+    end = xml.index("</ns1:Assertion>") + len("</ns1:Assertion>")
+    xml = f"{xml[:start]}<ns1:EncryptedAssertion>{xml[start:end]}</ns1:EncryptedAssertion>{xml[end:]}"
+    with open(cert_file) as f:
+        body = "".join(l for l in f.read().splitlines() if "CERTIFICATE" not in l)
+    template = pre_encryption_part(
+        msg_enc="http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+        encrypt_cert=body,
+    )
+    # The dsig prefix as `ds`, declared on each KeyInfo (ADFS and Shibboleth write it so;
+    # samael reads the KeyInfo only in that shape).
+    template = str(template)
+    dsig = "http://www.w3.org/2000/09/xmldsig#"
+    for prefix in ("ns0", "ns1", "ns2"):
+        decl = f'xmlns:{prefix}="{dsig}"'
+        if decl in template:
+            template = template.replace(decl, f'xmlns:ds="{dsig}"').replace(f"{prefix}:", "ds:")
+    template = template.replace("<ds:KeyInfo>", f'<ds:KeyInfo xmlns:ds="{dsig}">')
+    return IDP.sec.encrypt_assertion(xml, cert_file, template, key_type="aes-128")
 
 
 def app(environ, start_response):
