@@ -118,10 +118,57 @@ async fn a_partner_guest_redeems_and_signs_in_through_saml() {
 
     // Again later: straight in, pinned to the persistent NameID.
     let (client, posted) = s.response_for("alice").await;
+    let session_index = posted
+        .xml()
+        .split("SessionIndex=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a SessionIndex")
+        .to_string();
     let r = posted.post(&client).await;
     assert_eq!(r.status(), 200);
     let echo: serde_json::Value = r.json().await.expect("echo");
     assert_eq!(echoed(&echo, "x-remote-user"), vec![ALICE_UPN]);
+
+    // Signing out ends the session here, then asks the IdP to end its own (SP-initiated
+    // single logout) for this NameID and SessionIndex.
+    let r = client
+        .post(s.env.gw.url(APP_HOST, "/.borderless/signout"))
+        .header("origin", s.env.gw.url(APP_HOST, ""))
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.url().as_str().starts_with(&s.idp.base),
+        "on to the IdP: {}",
+        r.url()
+    );
+    let logouts = s.idp.logouts().await;
+    assert_eq!(logouts.as_array().map(Vec::len), Some(1), "{logouts}");
+    let l = &logouts[0];
+    assert_eq!(l["name_id"], "fab-0001");
+    assert_eq!(
+        l["name_id_format"],
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    );
+    assert_eq!(l["session_index"][0], session_index.as_str());
+    assert_eq!(
+        l["issuer"],
+        s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/metadata")
+    );
+    let r = client
+        .get(s.env.gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("app");
+    assert_eq!(
+        r.url().host_str(),
+        Some(LOGIN_HOST),
+        "signed out: {}",
+        r.url()
+    );
+    assert!(r.text().await.expect("page").contains("Sign in to Contoso"));
     s.env.gw.stop().await;
 }
 

@@ -606,7 +606,16 @@ fn saml_idp(
         client_id: String::new(),
         client_secret: String::new(),
         scopes: Vec::new(),
-        claims: claim_mapping(idp),
+        claims: {
+            // Kept with the session for single logout; mapped to no header unless asked.
+            let mut c = claim_mapping(idp);
+            for k in ["saml_name_id_format", "saml_session_index"] {
+                if !c.iter().any(|(a, _)| a == k) {
+                    c.push((k.to_string(), k.to_string()));
+                }
+            }
+            c
+        },
         members: idp.members,
         hosted_domain: None,
         kind: idp.kind,

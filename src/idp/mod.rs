@@ -93,11 +93,17 @@ impl Provider {
         }
     }
 
-    /// Where to send the browser to sign out at the provider too, if it offers that.
-    pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
+    /// Where to send the browser to sign out at the provider too, if it offers that: OIDC
+    /// RP-initiated logout, or a SAML LogoutRequest for the session's NameID.
+    pub async fn end_session_url(
+        &self,
+        session: &crate::session::Session,
+        post_logout_redirect: &Url,
+    ) -> Option<Url> {
         match self {
             Self::Oidc(p) => p.end_session_url(post_logout_redirect).await,
-            Self::OAuth2(_) | Self::Passcode(_) | Self::Saml(_) => None,
+            Self::Saml(p) => p.logout_url(session).await,
+            Self::OAuth2(_) | Self::Passcode(_) => None,
         }
     }
 }

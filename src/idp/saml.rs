@@ -396,8 +396,12 @@ impl SamlProvider {
             .and_then(|c| c.value.as_ref())
             .and_then(|c| c.value.clone());
         claims.insert("sub".into(), name_id.value.clone().into());
+        // What a LogoutRequest for this session must name (see `logout_url`).
         if let Some(f) = &name_id.format {
-            claims.insert("name_id_format".into(), f.clone().into());
+            claims.insert(NAME_ID_FORMAT.into(), f.clone().into());
+        }
+        if let Some(index) = statement.and_then(|s| s.session_index.clone()) {
+            claims.insert(SESSION_INDEX.into(), index.into());
         }
         Ok(Asserted {
             issuer: issuer.to_string(),
@@ -412,6 +416,53 @@ impl SamlProvider {
         }
         .into_identity(&self.config))
     }
+}
+
+/// Attributes a SAML session keeps for single logout.
+pub const NAME_ID_FORMAT: &str = "saml_name_id_format";
+pub const SESSION_INDEX: &str = "saml_session_index";
+
+impl SamlProvider {
+    /// SP-initiated single logout: a LogoutRequest over the Redirect binding for the
+    /// session's NameID and SessionIndex, when the IdP publishes a Redirect SLO endpoint.
+    /// The session here has already ended; the IdP's answer only leads to the signed-out
+    /// page.
+    pub async fn logout_url(&self, session: &crate::session::Session) -> Option<Url> {
+        let idp = self.idp().await.ok()?;
+        let slo = idp.slo_redirect.as_deref()?;
+        let format = session
+            .first(NAME_ID_FORMAT)
+            .map(|f| format!(" Format=\"{}\"", xml_escape(f)))
+            .unwrap_or_default();
+        let index = session
+            .first(SESSION_INDEX)
+            .map(|i| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", xml_escape(i)))
+            .unwrap_or_default();
+        let xml = format!(
+            "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+             xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_{id}\" Version=\"2.0\" \
+             IssueInstant=\"{now}\" Destination=\"{dest}\"><saml:Issuer>{issuer}</saml:Issuer>\
+             <saml:NameID{format}>{name_id}</saml:NameID>{index}</samlp:LogoutRequest>",
+            id = crate::token::random_token(),
+            now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            dest = xml_escape(slo),
+            issuer = xml_escape(&self.entity_id),
+            name_id = xml_escape(&session.subject),
+        );
+        let mut url = Url::parse(slo).ok()?;
+        url.query_pairs_mut()
+            .append_pair("SAMLRequest", &deflate_base64(xml.as_bytes()));
+        Some(url)
+    }
+}
+
+/// Text and attribute values for the few XML documents written here by hand.
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// RFC 8176 method references for the authentication context classes that say what was

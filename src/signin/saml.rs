@@ -6,6 +6,7 @@
 //!                  under a new id, 303 to continue (the POST carries no Lax cookies)
 //! continue   GET   the same browser: RelayState must be one of its flows (its cookie),
 //!                  the response must answer that flow's AuthnRequest; then admission
+//! slo        *     the IdP's answer to our LogoutRequest: on to the signed-out page
 //! ```
 
 use http::header::{self, HeaderValue};
@@ -43,6 +44,16 @@ pub(super) async fn handle(
         ("metadata", Method::GET) => metadata(provider),
         ("acs", Method::POST) => acs(gw, rt, req, ctx, provider).await,
         ("continue", Method::GET) => finish(gw, rt, req, ctx, provider).await,
+        // The IdP's LogoutResponse (the session ended before we sent the request), or an
+        // IdP-initiated LogoutRequest, which is not supported: either way, signed out here.
+        ("slo", Method::GET | Method::POST) => {
+            let to = rt
+                .config
+                .public_url
+                .join("/.borderless/signed-out")
+                .map_err(|e| GatewayError::internal(e.to_string()))?;
+            Ok(response::redirect(to.as_str()))
+        }
         _ => Err(GatewayError::NotFound),
     }
 }

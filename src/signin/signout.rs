@@ -49,12 +49,12 @@ pub(super) async fn signout(
     req: &Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let mut idp = None;
+    let mut session = None;
     if let Some(id) =
         cookies::value(req.headers(), &rt.cookies.session).and_then(SessionId::from_cookie)
     {
         if let Ok(Some(s)) = gw.sessions.get(&id).await {
-            idp = Some(s.idp.clone());
+            session = Some(s);
         }
         gw.sessions.revoke(&id).await?;
     }
@@ -63,8 +63,8 @@ pub(super) async fn signout(
         .public_url
         .join("/.borderless/signed-out")
         .map_err(|e| GatewayError::internal(e.to_string()))?;
-    let logout = match idp.as_deref().and_then(|i| rt.idp(i)) {
-        Some(p) => p.end_session_url(&signed_out).await,
+    let logout = match session.as_ref().and_then(|s| Some((s, rt.idp(&s.idp)?))) {
+        Some((s, p)) => p.end_session_url(s, &signed_out).await,
         None => None,
     };
     let mut resp = match logout {

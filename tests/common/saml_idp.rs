@@ -82,6 +82,18 @@ impl SamlIdp {
         assert_eq!(r.status(), 200);
     }
 
+    /// The LogoutRequests the IdP received (issuer, name_id, name_id_format, session_index).
+    pub async fn logouts(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/logouts", self.base))
+            .send()
+            .await
+            .expect("logouts")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// The IdP's metadata XML.
     pub async fn metadata(&self) -> String {
         self.http

@@ -14,6 +14,8 @@ Listens on 127.0.0.1 (a port of its own choosing), prints one JSON line
                           authn_class, mutations ([[old, new], ...] applied to the XML
                           before it is signed, so the result is validly signed)
   POST /unsolicited       JSON {"login", "acs", "sp_entity_id"}: an IdP-initiated response form
+  GET  /slo/redirect      a LogoutRequest over the HTTP-Redirect binding, parsed and recorded
+  GET  /logouts           the LogoutRequests received, as JSON
 
 Keys are made at start (RSA 2048, self-signed), as a partner's IdP has its own.
 """
@@ -77,6 +79,7 @@ IDP = None
 BASE = None
 PENDING = {}
 NEXT = {}
+LOGOUTS = []
 LOCK = threading.Lock()
 
 
@@ -267,6 +270,21 @@ def app(environ, start_response):
                 opts,
             )
             return reply("200 OK", page)
+        if path == "/slo/redirect" and method == "GET":
+            req = IDP.parse_logout_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
+            msg = req.message
+            LOGOUTS.append(
+                {
+                    "issuer": msg.issuer.text if msg.issuer is not None else None,
+                    "name_id": msg.name_id.text if msg.name_id is not None else None,
+                    "name_id_format": msg.name_id.format if msg.name_id is not None else None,
+                    "session_index": [s.text for s in msg.session_index],
+                    "destination": msg.destination,
+                }
+            )
+            return reply("200 OK", "<!doctype html><title>Signed out</title><p>You are signed out at the partner.</p>")
+        if path == "/logouts" and method == "GET":
+            return reply("200 OK", json.dumps(LOGOUTS), "application/json")
         if path == "/unsolicited" and method == "POST":
             req = json.loads(body)
             with LOCK:
