@@ -7,6 +7,8 @@ use http::{Response, StatusCode};
 use crate::admission::Refusal;
 use crate::response::{self, Body, BoxError};
 
+pub use crate::error_chain::chain;
+
 /// Where a failure came from, so the page and the log say the right thing.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -242,15 +244,3 @@ internal_from!(
     askama::Error,
     jsonwebtoken::errors::Error
 );
-
-/// An error and its sources, for the log.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}

@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo_app;
 pub mod directory;
 pub mod error;
+pub mod error_chain;
 pub mod gateway;
 pub mod idp;
 pub mod invite;

@@ -159,5 +159,8 @@ fn every_provider_snippet_is_a_valid_idp() {
         seen.push(c.idps[0].id.clone());
     }
     seen.sort();
-    assert_eq!(seen, ["adfs", "facebook", "github", "google", "microsoft", "okta"]);
+    assert_eq!(
+        seen,
+        ["adfs", "facebook", "github", "google", "microsoft", "okta"]
+    );
 }

@@ -705,3 +705,93 @@ async fn encrypted_assertions_are_decrypted_with_the_sp_key() {
     assert!(body.contains("id=\"accept\""), "{body}");
     s.env.gw.stop().await;
 }
+
+/// Partners sign the response, the assertion or both: each is accepted.
+#[tokio::test]
+async fn a_signed_response_or_a_signed_assertion_is_enough() {
+    let s = start("").await;
+    s.invite("alice@fabrikam.example").await;
+    for (what, opts) in [
+        (
+            "the assertion only",
+            serde_json::json!({"sign_response": false}),
+        ),
+        (
+            "the response only",
+            serde_json::json!({"sign_assertion": false}),
+        ),
+    ] {
+        s.idp.next(opts).await;
+        let (client, posted) = s.response_for("alice").await;
+        let signatures = posted.xml().matches("<ns2:Signature ").count();
+        assert_eq!(signatures, 1, "{what}");
+        let r = posted.post(&client).await;
+        assert_eq!(r.status(), 200, "{what}");
+        assert!(
+            r.text().await.expect("page").contains("id=\"accept\""),
+            "{what}"
+        );
+    }
+    s.env.gw.stop().await;
+}
+
+/// Two SAML IdPs side by side: each signs in through its own ACS, and one IdP's response
+/// posted to the other's ACS is refused (issuer and certificate are the other's).
+#[tokio::test]
+async fn two_saml_idps_side_by_side_do_not_mix() {
+    let second = SamlIdp::start(users()).await;
+    let s = start(&format!(
+        "[[idp]]\nid = \"saml2\"\nkind = \"saml\"\nmetadata_url = \"{}\"\ndomains = [\"fabrikam.example\"]\n",
+        second.metadata_url
+    ))
+    .await;
+    let sp = s
+        .env
+        .browser()
+        .get(s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml2/metadata"))
+        .send()
+        .await
+        .expect("metadata")
+        .text()
+        .await
+        .expect("xml");
+    second.trust_sp(&sp).await;
+    s.invite("alice@fabrikam.example").await;
+    s.invite("carol@fabrikam.example").await;
+    let b = s.env.gw.json_browser();
+    let manual = b.manual(&s.env.gw);
+    let start = s.env.gw.url(
+        LOGIN_HOST,
+        &format!(
+            "/.borderless/signin/saml2?rd={}",
+            urlencode(&s.env.gw.url(APP_HOST, "/"))
+        ),
+    );
+    let authorize = common::walk_to_idp(&manual, &start).await;
+    assert!(authorize.starts_with(&second.base), "{authorize}");
+    let posted = second.sign_in(&b.client, &authorize, "carol").await;
+    assert!(
+        posted.action.ends_with("/.borderless/saml/saml2/acs"),
+        "{}",
+        posted.action
+    );
+    let r = posted.post(&b.client).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("page").contains("id=\"accept\""));
+
+    // The first IdP's response for a flow at the first IdP, posted to the second's ACS.
+    let (client, posted) = s.response_for("alice").await;
+    let crossed = Posted {
+        action: posted.action.replace("/saml/saml/acs", "/saml/saml2/acs"),
+        ..posted
+    };
+    let r = crossed.post(&client).await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("<code>idp_mismatch</code>")
+    );
+    s.env.gw.stop().await;
+}

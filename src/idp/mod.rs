@@ -128,7 +128,7 @@ fn back_channel(config: &IdpConfig) -> anyhow::Result<reqwest::Client> {
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    crate::error::chain(e)
+    crate::error_chain::chain(e)
 }
 
 /// What a provider asserted about a user, before the attribute mapping.

@@ -11,8 +11,10 @@ Listens on 127.0.0.1 (a port of its own choosing), prints one JSON line
   POST /sso/login         signs in `login` and answers with pysaml2's HTTP-POST binding form
   POST /next              JSON for the next response only: sign_response, sign_assertion,
                           sign_alg ("sha256" | "sha1"), audience, destination,
-                          authn_class, mutations ([[old, new], ...] applied to the XML
-                          before it is signed, so the result is validly signed)
+                          authn_class, shift_minutes (every time attribute moved),
+                          drop_confirmation_expiry, encrypt_cert (the SP certificate file),
+                          mutations ([[old, new], ...] applied to the XML before it is
+                          signed, so the result is validly signed)
   POST /unsolicited       JSON {"login", "acs", "sp_entity_id"}: an IdP-initiated response form
   GET  /slo/redirect      a LogoutRequest over the HTTP-Redirect binding, parsed and recorded
   GET  /logouts           the LogoutRequests received, as JSON
@@ -171,6 +173,10 @@ def build_response(login, in_response_to, destination, sp_entity_id, relay_state
             return f'{m.group(1)}="{t.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
 
         xml = re.sub(r'(NotBefore|NotOnOrAfter|IssueInstant|AuthnInstant)="([^"]+)"', moved, xml)
+    if opts.get("drop_confirmation_expiry"):
+        import re
+
+        xml = re.sub(r'(<ns1:SubjectConfirmationData[^>]*?) NotOnOrAfter="[^"]*"', r"\1", xml)
     for old, new in opts.get("mutations", []):
         if old not in xml:
             raise ValueError(f"mutation target not found: {old}")
