@@ -561,3 +561,117 @@ mod tests {
         assert!(amr_of("urn:example:unknown").is_empty());
     }
 }
+
+#[cfg(test)]
+mod refresh_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn metadata(sso: &str, cert_der: &[u8]) -> String {
+        let cert = STANDARD.encode(cert_der);
+        format!(
+            r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.partner.example"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso}"/></IDPSSODescriptor></EntityDescriptor>"#
+        )
+    }
+
+    /// Serves `bodies[n]` to the n-th request (the last one after that); an empty body is
+    /// a 503.
+    async fn serve(bodies: Vec<String>) -> (String, Arc<AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/metadata", l.local_addr().expect("addr"));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                let body = &bodies[n.min(bodies.len() - 1)];
+                let head = if body.is_empty() {
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/samlmetadata+xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    )
+                };
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            }
+        });
+        (url, hits)
+    }
+
+    async fn provider(url: &str, refresh: Duration) -> SamlProvider {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "version = 1\n[gateway]\npublic_url = \"https://login.test\"\n[[listener]]\nbind = \"127.0.0.1:0\"\nredirect_to_https = true\n[[idp]]\nid = \"saml\"\nkind = \"saml\"\nmetadata_url = \"{url}\"\n"
+            ),
+        )
+        .expect("write");
+        let config = crate::config::load(&path).expect("config");
+        let mut idp = (*config.idps[0]).clone();
+        if let Some(s) = idp.saml.as_mut() {
+            s.refresh = refresh;
+        }
+        SamlProvider::new(Arc::new(idp), &config.public_url).expect("provider")
+    }
+
+    #[tokio::test]
+    async fn metadata_is_fetched_again_when_due_and_kept_when_the_fetch_fails() {
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["idp.partner.example".into()]).expect("cert");
+        let der = cert.cert.der().to_vec();
+        let first = metadata("https://sso-1.partner.example/sso", &der);
+        let second = metadata("https://sso-2.partner.example/sso", &der);
+        let no_cert = metadata("https://sso-3.partner.example/sso", &[]).replace(
+            "<KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>",
+            "",
+        );
+        let (url, hits) = serve(vec![first, second, String::new(), no_cert]).await;
+        let p = provider(&url, Duration::from_millis(300)).await;
+        let host = |r: AuthRequest| r.url.host_str().unwrap_or("").to_string();
+        assert_eq!(
+            host(p.start("s").await.expect("start")),
+            "sso-1.partner.example"
+        );
+        assert_eq!(
+            host(p.start("s").await.expect("start")),
+            "sso-1.partner.example"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "fresh metadata is not fetched again"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            host(p.start("s").await.expect("start")),
+            "sso-2.partner.example"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The IdP is down (503): the last metadata serves.
+        assert_eq!(
+            host(p.start("s").await.expect("start")),
+            "sso-2.partner.example"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+        // Metadata that fails the checks (no signing certificate) does not replace it.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            host(p.start("s").await.expect("start")),
+            "sso-2.partner.example"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+}
