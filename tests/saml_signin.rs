@@ -795,3 +795,50 @@ async fn two_saml_idps_side_by_side_do_not_mix() {
     );
     s.env.gw.stop().await;
 }
+
+/// `requested_authn_context`: every AuthnRequest asks for the class (exact), and a response
+/// that says the IdP authenticated otherwise is refused.
+#[tokio::test]
+async fn a_requested_authentication_context_is_asked_for_and_required() {
+    use std::io::Read;
+    const MFA: &str = "https://refeds.org/profile/mfa";
+    let s = start(&format!("requested_authn_context = [\"{MFA}\"]")).await;
+    s.invite("alice@fabrikam.example").await;
+    let b = s.env.gw.json_browser();
+    let manual = b.manual(&s.env.gw);
+    let start = s.env.gw.url(
+        LOGIN_HOST,
+        &format!(
+            "/.borderless/signin/saml?rd={}",
+            urlencode(&s.env.gw.url(APP_HOST, "/"))
+        ),
+    );
+    let authorize = url::Url::parse(&common::walk_to_idp(&manual, &start).await).expect("url");
+    let request = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "SAMLRequest")
+        .map(|(_, v)| v.into_owned())
+        .expect("SAMLRequest");
+    let deflated = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, request)
+        .expect("base64");
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(deflated.as_slice())
+        .read_to_string(&mut xml)
+        .expect("inflate");
+    assert!(
+        xml.contains("RequestedAuthnContext") && xml.contains(MFA),
+        "{xml}"
+    );
+    assert!(xml.contains("Comparison=\"exact\""), "{xml}");
+
+    // The IdP authenticated with a password only: refused.
+    let posted = s.idp.sign_in(&b.client, authorize.as_str(), "alice").await;
+    assert_refused(posted.post(&b.client).await, "a password, MFA requested").await;
+    // With MFA: in.
+    s.idp.next(serde_json::json!({"authn_class": MFA})).await;
+    let (client, posted) = s.response_for("alice").await;
+    let r = posted.post(&client).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("page").contains("id=\"accept\""));
+    s.env.gw.stop().await;
+}

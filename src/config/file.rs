@@ -287,6 +287,9 @@ pub struct IdpSection {
     /// `kind = "saml"`: accept responses no sign-in of ours asked for (IdP-initiated).
     #[serde(default)]
     pub allow_unsolicited: bool,
+    /// `kind = "saml"`: authentication context classes to ask for (RequestedAuthnContext,
+    /// exact); a response authenticated otherwise is refused.
+    pub requested_authn_context: Option<Vec<String>>,
     /// `kind = "saml"`: our key and certificate (PEM), to decrypt encrypted assertions;
     /// the certificate is published in our metadata.
     pub sp_key_file: Option<String>,

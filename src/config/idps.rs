@@ -71,6 +71,8 @@ pub struct SamlSettings {
     /// Our entity id; `None`: the SP metadata URL.
     pub sp_entity_id: Option<String>,
     pub allow_unsolicited: bool,
+    /// Classes asked for in every AuthnRequest and required of the response; empty: none.
+    pub requested_authn_context: Vec<String>,
     pub sp_key_file: Option<PathBuf>,
     pub sp_cert_file: Option<PathBuf>,
 }
@@ -190,6 +192,10 @@ pub(super) fn idps(
             ),
             ("sp_entity_id", idp.sp_entity_id.is_some()),
             ("allow_unsolicited", idp.allow_unsolicited),
+            (
+                "requested_authn_context",
+                idp.requested_authn_context.is_some(),
+            ),
             ("sp_key_file", idp.sp_key_file.is_some()),
             ("sp_cert_file", idp.sp_cert_file.is_some()),
         ] {
@@ -631,6 +637,7 @@ fn saml_idp(
             refresh: std::time::Duration::from_secs(refresh * 60),
             sp_entity_id: idp.sp_entity_id.clone(),
             allow_unsolicited: idp.allow_unsolicited,
+            requested_authn_context: idp.requested_authn_context.clone().unwrap_or_default(),
             sp_key_file,
             sp_cert_file,
         }),

@@ -23,7 +23,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
 use samael::metadata::NameIdFormat;
-use samael::schema::Assertion;
+use samael::schema::{
+    Assertion, AuthnContextClassRef, AuthnContextComparison, RequestedAuthnContext,
+};
 use samael::service_provider::ServiceProvider;
 use samael::traits::ToXml;
 use tokio::sync::RwLock;
@@ -249,6 +251,21 @@ impl SamlProvider {
         // An NCName: a letter or `_` first.
         request.id = format!("_{}", crate::token::random_token());
         request.force_authn = None;
+        if !self.settings.requested_authn_context.is_empty() {
+            request.requested_authn_context = Some(RequestedAuthnContext {
+                authn_context_class_refs: Some(
+                    self.settings
+                        .requested_authn_context
+                        .iter()
+                        .map(|c| AuthnContextClassRef {
+                            value: Some(c.clone()),
+                        })
+                        .collect(),
+                ),
+                authn_context_decl_refs: None,
+                comparison: Some(AuthnContextComparison::Exact),
+            });
+        }
         let xml = request
             .to_string()
             .map_err(|e| IdpError::Provider(format!("AuthnRequest: {e:?}")))?;
@@ -307,6 +324,7 @@ impl SamlProvider {
             reject(first_error.unwrap_or_else(|| "no signing certificate".into()))
         })?;
         self.check_audience(&assertion).map_err(reject)?;
+        self.check_context(&assertion).map_err(reject)?;
         let usable_until = assertion
             .subject
             .as_ref()
@@ -344,6 +362,27 @@ impl SamlProvider {
             Err(format!(
                 "the assertion is not restricted to our audience {}",
                 self.entity_id
+            ))
+        }
+    }
+
+    /// When classes were asked for, the IdP must say it authenticated with one of them.
+    fn check_context(&self, a: &Assertion) -> Result<(), String> {
+        let wanted = &self.settings.requested_authn_context;
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let used: Vec<String> = a
+            .authn_statements
+            .iter()
+            .flatten()
+            .filter_map(|s| s.authn_context.as_ref()?.value.as_ref()?.value.clone())
+            .collect();
+        if used.iter().any(|c| wanted.contains(c)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "authenticated with {used:?}, not one of the requested {wanted:?}"
             ))
         }
     }
