@@ -2,8 +2,9 @@
 //! plane builds them (IdP claims plus the directory's view of the user), enter the session
 //! cache. The store discards what it is given, so only the cache is measured.
 //!
-//! `cargo bench --bench session_memory -- --sessions 200000` prints the figure; under
-//! `cargo test` (no `--bench`) it runs 2 000 sessions as a smoke test.
+//! `cargo bench --bench session_memory -- --sessions 200000` prints the figure (`--raw`:
+//! the same sessions in a plain `Vec`, to tell the sessions from the cache's own cost);
+//! under `cargo test` (no `--bench`) it runs 2 000 sessions as a smoke test.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,8 +105,23 @@ fn main() {
         // Warm up allocator arenas and the cache's structures before the baseline.
         let warm = manager.create(session(n + 1)).await.expect("create");
         let _ = manager.get(&warm).await;
-        let before = resident_bytes();
+        if args.iter().any(|a| a == "--raw") {
+            // The sessions alone, without the cache: what the cache itself costs is the rest.
+            let mut raw = Vec::with_capacity(n);
+            let before = resident_bytes();
+            for i in 0..n {
+                raw.push(Arc::new(session(i)));
+            }
+            let after = resident_bytes();
+            println!(
+                "{n} sessions outside any cache: {:.0} bytes each (the struct itself: {} bytes)",
+                (after.saturating_sub(before)) as f64 / n as f64,
+                std::mem::size_of::<Session>()
+            );
+            return;
+        }
         let mut ids = Vec::with_capacity(n);
+        let before = resident_bytes();
         for i in 0..n {
             ids.push(manager.create(session(i)).await.expect("create"));
         }

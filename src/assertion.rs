@@ -141,15 +141,15 @@ impl AssertionSigner {
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = now_unix();
         let mut claims = serde_json::Map::new();
-        for (name, values) in &session.attributes {
-            if RESERVED.contains(&name.as_str()) || !allowed.iter().any(|a| a == name) {
+        for (name, values) in session.attributes.iter() {
+            if RESERVED.contains(&name) || !allowed.iter().any(|a| a == name) {
                 continue;
             }
-            let v = match values.as_slice() {
-                [one] if name != "groups" => serde_json::Value::from(one.clone()),
-                many => serde_json::Value::from(many.to_vec()),
+            let v = match (values.len(), values.clone().next()) {
+                (1, Some(one)) if name != "groups" => serde_json::Value::from(one),
+                _ => serde_json::Value::from(values.map(str::to_string).collect::<Vec<_>>()),
             };
-            claims.insert(name.clone(), v);
+            claims.insert(name.to_string(), v);
         }
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("aud".into(), app_id.into());

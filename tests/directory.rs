@@ -354,8 +354,10 @@ async fn session_store_round_trips_on_every_backend() {
     for (backend, url) in common::databases::test_databases(dir.path()).await {
         let store = SqlSessionStore::open(&url).await.expect(backend);
         let mut s = session_for("user-1");
-        s.attributes
-            .insert("email".into(), vec!["a@b.example".into()]);
+        s.attributes = borderless::session::Attributes::from([
+            ("email", &["a@b.example"][..]),
+            ("groups", &["g1", "g2"][..]),
+        ]);
         s.amr = vec!["pwd".into(), "mfa".into()];
         let id = borderless::session::SessionId::random();
         store.insert(id.key(), &s).await.expect("insert");

@@ -19,7 +19,7 @@ pub use error::IdpError;
 
 use crate::config::IdpConfig;
 use crate::directory::address::Address;
-use crate::session::Attributes;
+use crate::session::AttributeMap;
 
 /// Per-flow secrets created when a redirect sign-in starts and checked at the callback.
 #[derive(Debug, Clone)]
@@ -155,7 +155,7 @@ impl Asserted {
             self.claims.insert("email".into(), verified.as_str().into());
             self.claims.insert("email_verified".into(), true.into());
         }
-        let mut attributes = Attributes::new();
+        let mut attributes = AttributeMap::new();
         for (attr, claim) in &config.claims {
             if let Some(v) = self.claims.get(claim) {
                 let values = claim_values(v);
@@ -186,7 +186,7 @@ pub struct Identity {
     pub email: IdpEmail,
     pub issuer: String,
     pub subject: String,
-    pub attributes: Attributes,
+    pub attributes: AttributeMap,
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub auth_time: Option<i64>,

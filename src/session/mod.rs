@@ -1,9 +1,9 @@
 //! Server-side sessions: the record, the store behind a trait, and the moka cache in front.
 
+pub mod attributes;
 mod manager;
 mod store;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine;
@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+pub use attributes::{AttributeMap, Attributes, Values};
 pub use manager::SessionManager;
 pub use store::{SessionStore, SqlSessionStore, StoreError};
 
@@ -63,9 +64,6 @@ impl SessionKey {
     }
 }
 
-/// Identity attributes after claim mapping: attribute name → values.
-pub type Attributes = BTreeMap<String, Vec<String>>;
-
 /// One signed-in browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -88,10 +86,7 @@ impl Session {
     }
 
     pub fn first(&self, attr: &str) -> Option<&str> {
-        self.attributes
-            .get(attr)
-            .and_then(|v| v.first())
-            .map(String::as_str)
+        self.attributes.first(attr)
     }
 }
 

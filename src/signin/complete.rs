@@ -59,7 +59,7 @@ pub(super) fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Sess
         idp: identity.idp,
         issuer: identity.issuer,
         subject: identity.subject,
-        attributes,
+        attributes: attributes.into(),
         amr: identity.amr,
         acr: identity.acr,
         auth_time: identity.auth_time.unwrap_or(now),
