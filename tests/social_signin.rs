@@ -209,7 +209,11 @@ fn oauth2_settings_are_checked_where_they_are_written() {
     for (line, key, says) in [
         (7, "idp[0].profile_api", "\"github\" or \"facebook\""),
         (18, "idp[1].token_endpoint", "https://"),
-        (19, "idp[1].hosted_domain", "only for OpenID Connect"),
+        (
+            19,
+            "idp[1].hosted_domain",
+            "not for kind = \"oauth2\"; only for kind = \"oidc\" or \"microsoft\"",
+        ),
         (20, "idp[2].issuer", "required"),
         (25, "idp[2].profile_api", "only for kind = \"oauth2\""),
     ] {

@@ -364,6 +364,19 @@ pub enum IdpKind {
     Saml,
 }
 
+impl IdpKind {
+    /// The name the config file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Microsoft => "microsoft",
+            Self::OAuth2 => "oauth2",
+            Self::EmailPasscode => "email_passcode",
+            Self::Saml => "saml",
+        }
+    }
+}
+
 /// The profile APIs an `oauth2` provider can have, each with its own wire format.
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

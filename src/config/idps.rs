@@ -6,7 +6,7 @@ use std::sync::Arc;
 use url::Url;
 
 use super::errors::{ErrorSink, KeyPath};
-use super::file::{self, IdpSection};
+use super::file::{self, IdpKind, IdpSection};
 use super::names::{is_id, is_loopback};
 use super::secrets::{Purpose, SecretSource, resolve_secret};
 
@@ -177,47 +177,18 @@ pub(super) fn idps(
         if idps.iter().any(|o| o.id == idp.id) {
             sink.push(ip.key("id"), format!("duplicate idp id `{}`", idp.id));
         }
+        refuse_keys_of_other_kinds(sink, &ip, idp);
         if idp.kind == file::IdpKind::Saml {
             if let Some(config) = saml_idp(sink, &ip, idp, resolve) {
                 idps.push(Arc::new(config));
             }
             continue;
         }
-        for (key, set) in [
-            ("metadata_file", idp.metadata_file.is_some()),
-            ("metadata_url", idp.metadata_url.is_some()),
-            (
-                "metadata_refresh_minutes",
-                idp.metadata_refresh_minutes.is_some(),
-            ),
-            ("sp_entity_id", idp.sp_entity_id.is_some()),
-            ("allow_unsolicited", idp.allow_unsolicited),
-            (
-                "requested_authn_context",
-                idp.requested_authn_context.is_some(),
-            ),
-            ("sp_key_file", idp.sp_key_file.is_some()),
-            ("sp_cert_file", idp.sp_cert_file.is_some()),
-        ] {
-            if set {
-                sink.push(ip.key(key), "only for kind = \"saml\"");
-            }
-        }
         if idp.kind == file::IdpKind::EmailPasscode {
             if let Some(config) = passcode_idp(sink, &ip, idp) {
                 idps.push(Arc::new(config));
             }
             continue;
-        }
-        for (key, set) in [
-            ("code_length", idp.code_length.is_some()),
-            ("code_ttl_minutes", idp.code_ttl_minutes.is_some()),
-            ("max_failures", idp.max_failures.is_some()),
-            ("lockout_minutes", idp.lockout_minutes.is_some()),
-        ] {
-            if set {
-                sink.push(ip.key(key), "only for kind = \"email_passcode\"");
-            }
         }
         let client_id = idp.client_id.clone();
         if client_id.is_none() {
@@ -256,12 +227,6 @@ pub(super) fn idps(
         if idp.kind != file::IdpKind::OAuth2 && !scopes.iter().any(|s| s == "openid") {
             sink.push(ip.key("scopes"), "must include `openid`");
         }
-        if idp.kind == file::IdpKind::OAuth2 && idp.hosted_domain.is_some() {
-            sink.push(
-                ip.key("hosted_domain"),
-                "only for OpenID Connect providers (Google)",
-            );
-        }
         let claims = claim_mapping(idp);
         let hosted_domain = match idp.hosted_domain.as_deref().map(str::to_ascii_lowercase) {
             Some(d) if crate::directory::address::is_domain(&d) => Some(d),
@@ -274,9 +239,6 @@ pub(super) fn idps(
             }
             None => None,
         };
-        if idp.kind != file::IdpKind::Microsoft && !idp.tenants.is_empty() {
-            sink.push(ip.key("tenants"), "only for kind = \"microsoft\"");
-        }
         for (j, t) in idp.tenants.iter().enumerate() {
             let guid = t.len() == 36
                 && t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
@@ -331,8 +293,7 @@ pub(super) fn idps(
     idps
 }
 
-/// `kind = "oauth2"`: the profile API and its endpoints (each overridable); the oauth2-only
-/// keys are refused on other kinds rather than ignored.
+/// `kind = "oauth2"`: the profile API and its endpoints (each overridable).
 fn oauth2_settings(
     sink: &mut ErrorSink<'_>,
     ip: &KeyPath,
@@ -344,23 +305,6 @@ fn oauth2_settings(
         ("api_url", &idp.api_url),
     ];
     if idp.kind != file::IdpKind::OAuth2 {
-        if idp.profile_api.is_some() {
-            sink.push(ip.key("profile_api"), "only for kind = \"oauth2\"");
-        }
-        for (key, value) in overrides {
-            if value.is_some() {
-                sink.push(
-                    ip.key(key),
-                    "only for kind = \"oauth2\" (OpenID Connect discovers it)",
-                );
-            }
-        }
-        if idp.pkce.is_some() {
-            sink.push(
-                ip.key("pkce"),
-                "only for kind = \"oauth2\" (OpenID Connect always uses PKCE)",
-            );
-        }
         return None;
     }
     let Some(api) = idp.profile_api else {
@@ -399,32 +343,6 @@ fn oauth2_settings(
 
 /// `kind = "email_passcode"`: no client, no issuer, no scopes; the gateway mails the code.
 fn passcode_idp(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Option<IdpConfig> {
-    let foreign = [
-        ("issuer", idp.issuer.is_some()),
-        ("client_id", idp.client_id.is_some()),
-        ("client_secret", idp.client_secret.is_some()),
-        ("client_secret_env", idp.client_secret_env.is_some()),
-        ("client_secret_file", idp.client_secret_file.is_some()),
-        ("scopes", idp.scopes.is_some()),
-        ("hosted_domain", idp.hosted_domain.is_some()),
-        ("ca_file", idp.ca_file.is_some()),
-        ("tenants", !idp.tenants.is_empty()),
-        ("verified_domains", !idp.verified_domains.is_empty()),
-        ("profile_api", idp.profile_api.is_some()),
-        (
-            "authorization_endpoint",
-            idp.authorization_endpoint.is_some(),
-        ),
-        ("token_endpoint", idp.token_endpoint.is_some()),
-        ("api_url", idp.api_url.is_some()),
-        ("pkce", idp.pkce.is_some()),
-        ("domains", !idp.domains.is_empty()),
-    ];
-    for (key, set) in foreign {
-        if set {
-            sink.push(ip.key(key), "not for kind = \"email_passcode\"");
-        }
-    }
     if idp.members {
         // Anyone can prove a mailbox; membership needs the organisation's own IdP.
         sink.push(
@@ -515,33 +433,6 @@ fn saml_idp(
     idp: &IdpSection,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> Option<IdpConfig> {
-    let foreign = [
-        ("issuer", idp.issuer.is_some()),
-        ("client_id", idp.client_id.is_some()),
-        ("client_secret", idp.client_secret.is_some()),
-        ("client_secret_env", idp.client_secret_env.is_some()),
-        ("client_secret_file", idp.client_secret_file.is_some()),
-        ("scopes", idp.scopes.is_some()),
-        ("hosted_domain", idp.hosted_domain.is_some()),
-        ("tenants", !idp.tenants.is_empty()),
-        ("profile_api", idp.profile_api.is_some()),
-        (
-            "authorization_endpoint",
-            idp.authorization_endpoint.is_some(),
-        ),
-        ("token_endpoint", idp.token_endpoint.is_some()),
-        ("api_url", idp.api_url.is_some()),
-        ("pkce", idp.pkce.is_some()),
-        ("code_length", idp.code_length.is_some()),
-        ("code_ttl_minutes", idp.code_ttl_minutes.is_some()),
-        ("max_failures", idp.max_failures.is_some()),
-        ("lockout_minutes", idp.lockout_minutes.is_some()),
-    ];
-    for (key, set) in foreign {
-        if set {
-            sink.push(ip.key(key), "not for kind = \"saml\"");
-        }
-    }
     let (metadata, metadata_xml) = match (&idp.metadata_file, &idp.metadata_url) {
         (Some(f), None) => {
             let path = resolve(f);
@@ -642,4 +533,101 @@ fn saml_idp(
             sp_cert_file,
         }),
     })
+}
+
+/// Every key that only some kinds take: whether this entry sets it, and the kinds that
+/// take it. One table, so a key on the wrong kind is refused the same way for every kind,
+/// never silently ignored.
+fn kind_specific_keys(idp: &IdpSection) -> Vec<(&'static str, bool, &'static [IdpKind])> {
+    use IdpKind::{EmailPasscode as Passcode, Microsoft, OAuth2, Oidc, Saml};
+    const REDIRECT: &[IdpKind] = &[Oidc, Microsoft, OAuth2];
+    const FEDERATION: &[IdpKind] = &[Oidc, Microsoft, OAuth2, Saml];
+    vec![
+        ("issuer", idp.issuer.is_some(), REDIRECT),
+        ("client_id", idp.client_id.is_some(), REDIRECT),
+        ("client_secret", idp.client_secret.is_some(), REDIRECT),
+        (
+            "client_secret_env",
+            idp.client_secret_env.is_some(),
+            REDIRECT,
+        ),
+        (
+            "client_secret_file",
+            idp.client_secret_file.is_some(),
+            REDIRECT,
+        ),
+        ("scopes", idp.scopes.is_some(), REDIRECT),
+        (
+            "hosted_domain",
+            idp.hosted_domain.is_some(),
+            &[Oidc, Microsoft],
+        ),
+        ("tenants", !idp.tenants.is_empty(), &[Microsoft]),
+        (
+            "verified_domains",
+            !idp.verified_domains.is_empty(),
+            &[Microsoft],
+        ),
+        ("ca_file", idp.ca_file.is_some(), FEDERATION),
+        ("domains", !idp.domains.is_empty(), FEDERATION),
+        ("profile_api", idp.profile_api.is_some(), &[OAuth2]),
+        (
+            "authorization_endpoint",
+            idp.authorization_endpoint.is_some(),
+            &[OAuth2],
+        ),
+        ("token_endpoint", idp.token_endpoint.is_some(), &[OAuth2]),
+        ("api_url", idp.api_url.is_some(), &[OAuth2]),
+        ("pkce", idp.pkce.is_some(), &[OAuth2]),
+        ("metadata_file", idp.metadata_file.is_some(), &[Saml]),
+        ("metadata_url", idp.metadata_url.is_some(), &[Saml]),
+        (
+            "metadata_refresh_minutes",
+            idp.metadata_refresh_minutes.is_some(),
+            &[Saml],
+        ),
+        ("sp_entity_id", idp.sp_entity_id.is_some(), &[Saml]),
+        ("allow_unsolicited", idp.allow_unsolicited, &[Saml]),
+        (
+            "requested_authn_context",
+            idp.requested_authn_context.is_some(),
+            &[Saml],
+        ),
+        ("sp_key_file", idp.sp_key_file.is_some(), &[Saml]),
+        ("sp_cert_file", idp.sp_cert_file.is_some(), &[Saml]),
+        ("code_length", idp.code_length.is_some(), &[Passcode]),
+        (
+            "code_ttl_minutes",
+            idp.code_ttl_minutes.is_some(),
+            &[Passcode],
+        ),
+        ("max_failures", idp.max_failures.is_some(), &[Passcode]),
+        (
+            "lockout_minutes",
+            idp.lockout_minutes.is_some(),
+            &[Passcode],
+        ),
+    ]
+}
+
+/// `key: not for kind = "oidc"; only for kind = "oauth2"` for each key set on a kind that
+/// does not take it.
+fn refuse_keys_of_other_kinds(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) {
+    for (key, set, kinds) in kind_specific_keys(idp) {
+        if set && !kinds.contains(&idp.kind) {
+            let names: Vec<String> = kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
+            let list = match names.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            sink.push(
+                ip.key(key),
+                format!(
+                    "not for kind = \"{}\"; only for kind = {list}",
+                    idp.kind.name()
+                ),
+            );
+        }
+    }
 }
