@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::oidc_provider::{NodeIdp, node_dir};
+use common::oidc_provider::NodeIdp;
 use common::{APP_HOST, GatewaySlot, LOGIN_HOST};
 
 #[tokio::test]
@@ -34,11 +34,9 @@ async fn chromium_signs_in_and_sees_the_demo_app() {
             ),
         )
         .await;
-    let result = run_e2e(
+    let result = common::e2e::run(
         "signin.mjs",
-        &gw.url(APP_HOST, "/"),
-        "bob",
-        "bob@contoso-partner.test",
+        &[&gw.url(APP_HOST, "/"), "bob", "bob@contoso-partner.test"],
         &gw.dir.path().join("signed-in.png"),
     )
     .await;
@@ -46,41 +44,6 @@ async fn chromium_signs_in_and_sees_the_demo_app() {
     assert_eq!(result["title"], "Demo app");
     assert_eq!(result["url"], gw.url(APP_HOST, "/"));
     gw.stop().await;
-}
-
-/// Runs a browser script of `tests/e2e/` (start URL, login, expected text, screenshot path,
-/// test hosts); asserts it succeeded and wrote its screenshot; returns its JSON result.
-async fn run_e2e(
-    script: &str,
-    start: &str,
-    login: &str,
-    expected: &str,
-    screenshot: &std::path::Path,
-) -> serde_json::Value {
-    let out = tokio::process::Command::new("node")
-        .arg(node_dir().join("../../e2e").join(script))
-        .arg(start)
-        .arg(login)
-        .arg(expected)
-        .arg(screenshot)
-        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
-        .output()
-        .await
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser script {script} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        std::fs::metadata(screenshot).is_ok_and(|m| m.len() > 1000),
-        "screenshot written"
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("result json");
-    assert_eq!(result["ok"], true);
-    result
 }
 
 /// Follows a redemption link in Chromium to the app; returns the script's result.
@@ -91,7 +54,7 @@ async fn redeem_in_chromium(
     expected: &str,
 ) -> serde_json::Value {
     let screenshot = env.gw.dir.path().join(format!("redeemed-{login}.png"));
-    run_e2e("redeem.mjs", link, login, expected, &screenshot).await
+    common::e2e::run("redeem.mjs", &[link, login, expected], &screenshot).await
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::fake_idp::FakeIdp;
 use common::guests::{GuestEnv, Options};
-use common::oidc_provider::node_dir;
 use common::passcode::{Guest, code_in, flow_of};
 use common::{APP_HOST, LOGIN_HOST, OTHER_HOST, location};
 
@@ -207,12 +206,7 @@ async fn redemption_routes_the_invitee_and_a_redeemed_guest_stays_on_their_provi
         .await
         .expect("page");
     assert!(html.contains("Continue as bob@gmail.test"), "{html}");
-    let secret = html
-        .split("name=\"redeem\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("secret")
-        .to_string();
+    let secret = common::hidden_field(&html, "redeem").expect("secret");
     // "Continue" routes bob's address: gmail.test has a provider.
     let manual = env.gw.json_browser().manual(&env.gw);
     let r = submit(
@@ -265,12 +259,7 @@ async fn redemption_routes_the_invitee_and_a_redeemed_guest_stays_on_their_provi
         .text()
         .await
         .expect("page");
-    let secret = html
-        .split("name=\"redeem\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("secret")
-        .to_string();
+    let secret = common::hidden_field(&html, "redeem").expect("secret");
     let r = submit(
         &env,
         &client,
@@ -351,25 +340,19 @@ fn partner_settings_name_their_mistakes() {
          [[app]]\nid = \"a\"\nhost = \"a.test\"\nupstream = \"http://127.0.0.1:9\"\nallowed_idps = [\"op\"]\nsign_in_buttons = [\"other\"]\n",
     )
     .expect("write");
-    let errs = borderless::config::load(&path)
-        .expect_err("invalid")
-        .to_string();
-    for (line, key, says) in [
-        (14, "partner[0].domains", "at least one domain"),
-        (
-            15,
-            "partner[0].providers[0]",
-            "no [[idp]] has the id `nope`",
-        ),
-        (16, "partner[0].fallback", "or write \"none\""),
-        (22, "app[0].sign_in_buttons[0]", "unknown idp `other`"),
-    ] {
-        let at = format!("p.toml:{line}: key `{key}`");
-        assert!(
-            errs.lines().any(|l| l.contains(&at) && l.contains(says)),
-            "missing {at} … {says} in:\n{errs}"
-        );
-    }
+    common::assert_config_errors(
+        &path,
+        &[
+            (14, "partner[0].domains", "at least one domain"),
+            (
+                15,
+                "partner[0].providers[0]",
+                "no [[idp]] has the id `nope`",
+            ),
+            (16, "partner[0].fallback", "or write \"none\""),
+            (22, "app[0].sign_in_buttons[0]", "unknown idp `other`"),
+        ],
+    );
 }
 
 /// The page in headless Chromium with JavaScript off, by keyboard: the address field has
@@ -386,30 +369,22 @@ async fn chromium_signs_in_from_the_address_alone_without_javascript() {
         "--no-email",
     ])
     .await;
-    let out = tokio::process::Command::new("node")
-        .arg(node_dir().join("../../e2e/home_realm.mjs"))
-        .arg(env.gw.url(APP_HOST, "/"))
-        .arg("alice@fabrikam.example")
-        .arg("alice")
-        .arg("alice_fabrikam.example#EXT#@contoso.example")
-        .arg(env.gw.dir.path().join("home-realm.png"))
-        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
-        .output()
-        .await
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("json");
-    assert_eq!(result["ok"], true, "{stdout}");
+    let app = env.gw.url(APP_HOST, "/");
+    let result = common::e2e::run(
+        "home_realm.mjs",
+        &[
+            &app,
+            "alice@fabrikam.example",
+            "alice",
+            "alice_fabrikam.example#EXT#@contoso.example",
+        ],
+        &env.gw.dir.path().join("home-realm.png"),
+    )
+    .await;
     assert_eq!(result["javascript"], false);
-    assert_eq!(result["focus"][0], "email", "{stdout}");
-    assert_eq!(result["focus"][1], "next", "{stdout}");
-    assert_eq!(result["focus"][2], "button", "{stdout}");
+    assert_eq!(result["focus"][0], "email", "{result}");
+    assert_eq!(result["focus"][1], "next", "{result}");
+    assert_eq!(result["focus"][2], "button", "{result}");
     assert_eq!(result["url"], env.gw.url(APP_HOST, "/"));
     env.gw.stop().await;
 }

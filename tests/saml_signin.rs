@@ -58,19 +58,36 @@ impl Saml {
     /// A browser at the IdP's login for a new sign-in at the app: its client and the
     /// response form the IdP gives `login`.
     async fn response_for(&self, login: &str) -> (reqwest::Client, Posted) {
+        let (client, authorize) = self.to_idp("saml").await;
+        let posted = self.idp.sign_in(&client, &authorize, login).await;
+        (client, posted)
+    }
+
+    /// A new browser's sign-in at the app through the IdP `idp`, up to the IdP: its client
+    /// and the AuthnRequest URL it was sent to.
+    async fn to_idp(&self, idp: &str) -> (reqwest::Client, String) {
         let b = self.env.gw.json_browser();
         let manual = b.manual(&self.env.gw);
         let start = self.env.gw.url(
             LOGIN_HOST,
             &format!(
-                "/.borderless/signin/saml?rd={}",
+                "/.borderless/signin/{idp}?rd={}",
                 urlencode(&self.env.gw.url(APP_HOST, "/"))
             ),
         );
         let authorize = common::walk_to_idp(&manual, &start).await;
         assert!(authorize.contains("SAMLRequest="), "{authorize}");
-        let posted = self.idp.sign_in(&b.client, &authorize, login).await;
-        (b.client, posted)
+        (b.client, authorize)
+    }
+
+    /// An IdP-initiated response for `login`, to our ACS.
+    async fn unsolicited(&self, login: &str) -> Posted {
+        let acs = self.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/acs");
+        let sp = self
+            .env
+            .gw
+            .url(LOGIN_HOST, "/.borderless/saml/saml/metadata");
+        self.idp.unsolicited(login, &acs, &sp).await
     }
 
     async fn invite(&self, email: &str) {
@@ -486,9 +503,7 @@ async fn responses_a_careful_sp_refuses_are_refused() {
     let _ = client;
 
     // An unsolicited (IdP-initiated) response: refused unless the IdP entry allows it.
-    let acs = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/acs");
-    let sp = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/metadata");
-    let posted = s.idp.unsolicited("alice", &acs, &sp).await;
+    let posted = s.unsolicited("alice").await;
     let r = posted.post(&s.env.browser()).await;
     assert_eq!(r.status(), 400);
     assert!(
@@ -506,9 +521,7 @@ async fn responses_a_careful_sp_refuses_are_refused() {
 async fn unsolicited_responses_when_allowed_are_single_use() {
     let s = start("allow_unsolicited = true").await;
     s.invite("alice@fabrikam.example").await;
-    let acs = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/acs");
-    let sp = s.env.gw.url(LOGIN_HOST, "/.borderless/saml/saml/metadata");
-    let posted = s.idp.unsolicited("alice", &acs, &sp).await;
+    let posted = s.unsolicited("alice").await;
     let client = s.env.browser();
     let r = posted.post(&client).await;
     assert_eq!(r.status(), 200);
@@ -582,24 +595,18 @@ fn metadata_without_a_signing_certificate_is_refused() {
          [[idp]]\nid = \"both\"\nkind = \"saml\"\nmetadata_file = \"idp.xml\"\nmetadata_url = \"https://idp.partner.example/md\"\nclient_id = \"x\"\n",
     )
     .expect("write");
-    let errs = borderless::config::load(&path)
-        .expect_err("invalid")
-        .to_string();
-    for (line, key, says) in [
-        (10, "idp[0].metadata_file", "no signing certificate"),
-        (
-            14,
-            "idp[1].metadata_file",
-            "exactly one of metadata_file and metadata_url",
-        ),
-        (16, "idp[1].client_id", "not for kind = \"saml\""),
-    ] {
-        let at = format!("c.toml:{line}: key `{key}`");
-        assert!(
-            errs.lines().any(|l| l.contains(&at) && l.contains(says)),
-            "missing {at} … {says} in:\n{errs}"
-        );
-    }
+    common::assert_config_errors(
+        &path,
+        &[
+            (10, "idp[0].metadata_file", "no signing certificate"),
+            (
+                14,
+                "idp[1].metadata_file",
+                "exactly one of metadata_file and metadata_url",
+            ),
+            (16, "idp[1].client_id", "not for kind = \"saml\""),
+        ],
+    );
 }
 
 /// The whole redemption in headless Chromium: the IdP's login form, its page posting the
@@ -611,25 +618,12 @@ async fn chromium_redeems_through_the_saml_idp() {
         .cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
         .await;
     let link = s.env.smtp().next_mail().await.redeem_link();
-    let out = tokio::process::Command::new("node")
-        .arg(common::oidc_provider::node_dir().join("../../e2e/saml.mjs"))
-        .arg(&link)
-        .arg("alice")
-        .arg(ALICE_UPN)
-        .arg(s.env.gw.dir.path().join("saml.png"))
-        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
-        .output()
-        .await
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("json");
-    assert_eq!(result["ok"], true, "{stdout}");
+    let result = common::e2e::run(
+        "saml.mjs",
+        &[&link, "alice", ALICE_UPN],
+        &s.env.gw.dir.path().join("saml.png"),
+    )
+    .await;
     assert_eq!(result["idp"], s.idp.base);
     assert_eq!(result["url"], s.env.gw.url(APP_HOST, "/"));
     s.env.gw.stop().await;
@@ -758,24 +752,15 @@ async fn two_saml_idps_side_by_side_do_not_mix() {
     second.trust_sp(&sp).await;
     s.invite("alice@fabrikam.example").await;
     s.invite("carol@fabrikam.example").await;
-    let b = s.env.gw.json_browser();
-    let manual = b.manual(&s.env.gw);
-    let start = s.env.gw.url(
-        LOGIN_HOST,
-        &format!(
-            "/.borderless/signin/saml2?rd={}",
-            urlencode(&s.env.gw.url(APP_HOST, "/"))
-        ),
-    );
-    let authorize = common::walk_to_idp(&manual, &start).await;
+    let (client, authorize) = s.to_idp("saml2").await;
     assert!(authorize.starts_with(&second.base), "{authorize}");
-    let posted = second.sign_in(&b.client, &authorize, "carol").await;
+    let posted = second.sign_in(&client, &authorize, "carol").await;
     assert!(
         posted.action.ends_with("/.borderless/saml/saml2/acs"),
         "{}",
         posted.action
     );
-    let r = posted.post(&b.client).await;
+    let r = posted.post(&client).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.expect("page").contains("id=\"accept\""));
 
@@ -804,16 +789,8 @@ async fn a_requested_authentication_context_is_asked_for_and_required() {
     const MFA: &str = "https://refeds.org/profile/mfa";
     let s = start(&format!("requested_authn_context = [\"{MFA}\"]")).await;
     s.invite("alice@fabrikam.example").await;
-    let b = s.env.gw.json_browser();
-    let manual = b.manual(&s.env.gw);
-    let start = s.env.gw.url(
-        LOGIN_HOST,
-        &format!(
-            "/.borderless/signin/saml?rd={}",
-            urlencode(&s.env.gw.url(APP_HOST, "/"))
-        ),
-    );
-    let authorize = url::Url::parse(&common::walk_to_idp(&manual, &start).await).expect("url");
+    let (client, authorize) = s.to_idp("saml").await;
+    let authorize = url::Url::parse(&authorize).expect("url");
     let request = authorize
         .query_pairs()
         .find(|(k, _)| k == "SAMLRequest")
@@ -832,8 +809,8 @@ async fn a_requested_authentication_context_is_asked_for_and_required() {
     assert!(xml.contains("Comparison=\"exact\""), "{xml}");
 
     // The IdP authenticated with a password only: refused.
-    let posted = s.idp.sign_in(&b.client, authorize.as_str(), "alice").await;
-    assert_refused(posted.post(&b.client).await, "a password, MFA requested").await;
+    let posted = s.idp.sign_in(&client, authorize.as_str(), "alice").await;
+    assert_refused(posted.post(&client).await, "a password, MFA requested").await;
     // With MFA: in.
     s.idp.next(serde_json::json!({"authn_class": MFA})).await;
     let (client, posted) = s.response_for("alice").await;

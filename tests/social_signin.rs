@@ -203,26 +203,20 @@ fn oauth2_settings_are_checked_where_they_are_written() {
          [[idp]]\nid = \"op\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret = \"s\"\nprofile_api = \"github\"\n",
     )
     .expect("write");
-    let errs = borderless::config::load(&path)
-        .expect_err("invalid")
-        .to_string();
-    for (line, key, says) in [
-        (7, "idp[0].profile_api", "\"github\" or \"facebook\""),
-        (18, "idp[1].token_endpoint", "https://"),
-        (
-            19,
-            "idp[1].hosted_domain",
-            "not for kind = \"oauth2\"; only for kind = \"oidc\" or \"microsoft\"",
-        ),
-        (20, "idp[2].issuer", "required"),
-        (25, "idp[2].profile_api", "only for kind = \"oauth2\""),
-    ] {
-        let at = format!("idps.toml:{line}: key `{key}`");
-        assert!(
-            errs.lines().any(|l| l.contains(&at) && l.contains(says)),
-            "missing {at} … {says} in:\n{errs}"
-        );
-    }
+    common::assert_config_errors(
+        &path,
+        &[
+            (7, "idp[0].profile_api", "\"github\" or \"facebook\""),
+            (18, "idp[1].token_endpoint", "https://"),
+            (
+                19,
+                "idp[1].hosted_domain",
+                "not for kind = \"oauth2\"; only for kind = \"oidc\" or \"microsoft\"",
+            ),
+            (20, "idp[2].issuer", "required"),
+            (25, "idp[2].profile_api", "only for kind = \"oauth2\""),
+        ],
+    );
 
     // The presets fill in GitHub's public endpoints, scopes and namespace.
     std::fs::write(

@@ -15,6 +15,8 @@ pub struct DirectorySettings {
     pub tenant_domain: String,
     pub organization: String,
     pub logo_url: Option<String>,
+    /// The logo's origin, which pages showing it admit for images (their CSP).
+    pub logo_origin: Option<String>,
     pub support_contact: Option<String>,
     pub invitation_ttl: Duration,
 }
@@ -79,6 +81,11 @@ pub(super) fn directory(
             .clone()
             .unwrap_or_else(|| public_host.to_string()),
         logo_url: d.logo_url.clone(),
+        logo_origin: d
+            .logo_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization()),
         support_contact: d.support_contact.clone(),
         invitation_ttl: Duration::from_secs(days * 86_400),
     }

@@ -18,7 +18,6 @@ use askama::Template;
 use http::header::{self};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use url::Url;
 
 use super::start::Target;
 use super::{passcode, read_form};
@@ -96,14 +95,9 @@ pub(super) fn page(
     .render()?;
     let mut resp = response::html(status, html);
     // The page shows the organisation's logo: admit its origin (and only it) for images.
-    let logo_origin = d
-        .logo_url
-        .as_deref()
-        .and_then(|u| Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization());
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        response::form_page_csp(logo_origin.as_deref()),
+        response::form_page_csp(d.logo_origin.as_deref()),
     );
     Ok(resp)
 }

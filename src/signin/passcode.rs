@@ -64,14 +64,7 @@ pub(super) async fn start(
     prefill: Option<&str>,
 ) -> Result<Response<Body>, GatewayError> {
     let id = random_token();
-    let redeem = target.redeem_id();
-    let pending = PendingPasscode {
-        idp: provider.config.id.clone(),
-        email: None,
-        return_to: target.return_to,
-        binding: target.binding,
-        redeem,
-    };
+    let pending = pending(provider, target);
     gw.flows
         .put_as(&id, Flow::AwaitingPasscode(pending))
         .await?;
@@ -89,6 +82,17 @@ pub(super) async fn start(
         form_page(StatusCode::OK, html),
         &cookies::with(&open, &id),
     ))
+}
+
+/// A new passcode flow at `provider`, on its way to `target`, no address yet.
+fn pending(provider: &PasscodeProvider, target: Target) -> PendingPasscode {
+    PendingPasscode {
+        idp: provider.config.id.clone(),
+        email: None,
+        redeem: target.redeem_id(),
+        return_to: target.return_to,
+        binding: target.binding,
+    }
 }
 
 /// `POST /passcode/send`: the address (first time or "send a new code").
@@ -134,14 +138,7 @@ pub(super) async fn start_with_address(
 ) -> Result<Response<Body>, GatewayError> {
     let client = rt.client_ip(headers, ctx);
     let id = random_token();
-    let redeem = target.redeem_id();
-    let pending = PendingPasscode {
-        idp: provider.config.id.clone(),
-        email: None,
-        return_to: target.return_to,
-        binding: target.binding,
-        redeem,
-    };
+    let pending = pending(provider, target);
     gw.metrics.signin(&provider.config.id, "started");
     let resp = send_code(gw, rt, ctx, client, &id, pending, provider, address).await?;
     let open = cookies::list(headers, &rt.cookies.flow);

@@ -126,14 +126,9 @@ pub async fn redeem_page(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // The page shows the organisation's logo: admit its origin (and only it) for images.
-    let logo_origin = d
-        .logo_url
-        .as_deref()
-        .and_then(|u| Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization());
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        response::form_page_csp(logo_origin.as_deref()),
+        response::form_page_csp(d.logo_origin.as_deref()),
     );
     Ok(resp)
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod databases;
+pub mod e2e;
 pub mod fake_idp;
 pub mod guests;
 pub mod oidc_provider;
@@ -505,4 +506,31 @@ pub async fn walk_to_idp(manual: &reqwest::Client, start: &str) -> String {
         url = next;
     }
     panic!("never reached the IdP from {start}");
+}
+
+/// Asserts that the config at `path` is refused with each `(line, key, part of the message)`
+/// among its errors, as `file:line: key `…`: message` (line 0: on any line).
+pub fn assert_config_errors(path: &Path, expected: &[(usize, &str, &str)]) {
+    let errs = borderless::config::load(path)
+        .expect_err("the config must be refused")
+        .to_string();
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+    for (line, key, says) in expected {
+        let at = match line {
+            0 => format!(": key `{key}`"),
+            n => format!("{file}:{n}: key `{key}`"),
+        };
+        assert!(
+            errs.lines().any(|l| l.contains(&at) && l.contains(says)),
+            "missing {at} … {says} in:\n{errs}"
+        );
+    }
+}
+
+/// The value of a page's `<input … name="{name}" value="…">`.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(str::to_string)
 }

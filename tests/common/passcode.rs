@@ -6,11 +6,7 @@ use super::{APP_HOST, LOGIN_HOST};
 
 /// The hidden flow id of a passcode page.
 pub fn flow_of(html: &str) -> String {
-    html.split("name=\"flow\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("no flow on the page:\n{html}"))
-        .to_string()
+    super::hidden_field(html, "flow").unwrap_or_else(|| panic!("no flow on the page:\n{html}"))
 }
 
 /// The code in a passcode mail's text part.

@@ -135,12 +135,8 @@ impl SamlIdp {
             .text()
             .await
             .expect("page");
-        let key = page
-            .split("name=\"key\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_else(|| panic!("no login form at the IdP:\n{page}"))
-            .to_string();
+        let key = super::hidden_field(&page, "key")
+            .unwrap_or_else(|| panic!("no login form at the IdP:\n{page}"));
         let html = client
             .post(format!("{}/sso/login", self.base))
             .form(&[("key", key.as_str()), ("login", login)])
@@ -162,13 +158,6 @@ pub struct Posted {
     pub relay_state: Option<String>,
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
-    html.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .map(str::to_string)
-}
-
 impl Posted {
     fn from_page(html: &str) -> Posted {
         let action = html
@@ -179,9 +168,9 @@ impl Posted {
             .to_string();
         Posted {
             action,
-            response: hidden(html, "SAMLResponse")
+            response: super::hidden_field(html, "SAMLResponse")
                 .unwrap_or_else(|| panic!("no SAMLResponse:\n{html}")),
-            relay_state: hidden(html, "RelayState"),
+            relay_state: super::hidden_field(html, "RelayState"),
         }
     }
 
