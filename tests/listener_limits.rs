@@ -1,6 +1,6 @@
 //! Listener limits, each provoked for real: a half-sent header is cut off, idle keep-alive
 //! connections are closed, oversized heads get 431, oversized bodies 413 (declared and
-//! streamed), and connections past the limit are refused.
+//! streamed), and connections past the limit are refused. Returning TLS clients resume.
 
 mod common;
 
@@ -171,5 +171,47 @@ async fn renewed_certificates_are_served_after_a_reload_and_broken_ones_refused(
     let err = borderless::reload(&gw.gw, &gw.config_path).expect_err("mismatch refused");
     assert!(format!("{err:#}").contains("do not match"), "{err:#}");
     assert_eq!(served(&gw.raw_tls(OTHER_HOST).await), renewed);
+    gw.stop().await;
+}
+
+/// One request on `s` and its whole answer; reading it also takes in the session tickets
+/// a TLS 1.3 server sends after the handshake.
+async fn one_request(s: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> String {
+    let req = format!(
+        "GET /.borderless/health HTTP/1.1\r\nHost: {OTHER_HOST}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    read_until_closed(s).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returning_clients_resume_tls_even_after_hundreds_of_others() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let gw = start("").await;
+    for versions in [
+        &[&rustls::version::TLS13][..],
+        &[&rustls::version::TLS12][..],
+    ] {
+        let returning = gw.tls_client(versions);
+        let mut first = gw.raw_tls_with(OTHER_HOST, returning.clone()).await;
+        assert_eq!(first.get_ref().1.handshake_kind(), Some(Full));
+        assert!(one_request(&mut first).await.starts_with("HTTP/1.1 200"));
+
+        // Many other clients in between: a server that keeps resumption state per client
+        // in a small cache (rustls' default holds 256) has forgotten the first by now.
+        for _ in 0..300 {
+            let mut s = gw.raw_tls_with(OTHER_HOST, gw.tls_client(versions)).await;
+            one_request(&mut s).await;
+        }
+
+        let mut again = gw.raw_tls_with(OTHER_HOST, returning).await;
+        assert_eq!(
+            again.get_ref().1.handshake_kind(),
+            Some(Resumed),
+            "{:?}: the returning client had to repeat the full handshake",
+            versions[0].version
+        );
+        assert!(one_request(&mut again).await.starts_with("HTTP/1.1 200"));
+    }
     gw.stop().await;
 }

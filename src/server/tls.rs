@@ -1,5 +1,10 @@
 //! Server TLS: certificate chain and key from PEM files, ALPN for HTTP/2 and HTTP/1.1. The
 //! certificate is swappable, so a SIGHUP picks up renewed files without a restart.
+//!
+//! Returning clients resume instead of repeating the full handshake (a signature and a key
+//! exchange saved per connection): stateless tickets, so any worker thread resumes any
+//! client and no per-client state grows with the number of clients. rustls' default keeps
+//! resumption state for only 256 clients, so beyond that every client paid the full price.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +16,9 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+
+/// TLS 1.2 session-id resumption entries (a few hundred bytes each).
+const RESUMPTION_CACHE: usize = 10_000;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -72,5 +80,12 @@ pub fn acceptor(cert: Arc<ReloadableCert>) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Ticket keys are random per process and rotate every 6 hours (the previous key still
+    // decrypts during the next period). TLS 1.3 resumption in rustls always runs a fresh
+    // (EC)DHE exchange, so a ticket key that leaks later does not expose past traffic; early
+    // data (0-RTT, replayable) stays off.
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    // TLS 1.2 clients without ticket support resume by session id from this cache.
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(RESUMPTION_CACHE);
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

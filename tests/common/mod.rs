@@ -363,6 +363,16 @@ impl TestGateway {
         &self,
         host: &str,
     ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        self.raw_tls_with(host, self.tls_client(rustls::DEFAULT_VERSIONS))
+            .await
+    }
+
+    /// A TLS client that trusts the test CA and offers `versions`; it keeps the tickets it
+    /// is given, so a second connection through it can resume.
+    pub fn tls_client(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<rustls::ClientConfig> {
         use rustls_pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         let ca = rustls_pki_types::CertificateDer::from_pem_slice(self.pki.ca_pem.as_bytes())
@@ -371,16 +381,24 @@ impl TestGateway {
         let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("tls versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(cfg)
+    }
+
+    pub async fn raw_tls_with(
+        &self,
+        host: &str,
+        client: Arc<rustls::ClientConfig>,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let tcp = tokio::net::TcpStream::connect(self.addr())
             .await
             .expect("connect");
         let name = rustls_pki_types::ServerName::try_from(host.to_string()).expect("server name");
-        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        tokio_rustls::TlsConnector::from(client)
             .connect(name, tcp)
             .await
             .expect("tls handshake")
