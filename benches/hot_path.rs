@@ -10,7 +10,7 @@ use borderless::config::AppConfig;
 use borderless::config::file::AuthMode;
 use borderless::directory::Directory;
 use borderless::proxy::{claims, scrub};
-use borderless::session::{Session, SessionId, SessionManager, SqlSessionStore};
+use borderless::session::{NewSession, Session, SessionId, SessionManager, SqlSessionStore};
 use borderless::web::cookies;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -45,10 +45,10 @@ fn app() -> AppConfig {
     }
 }
 
-fn session() -> Session {
+fn session(user_key: &str) -> Session {
     let now = borderless::session::now_unix();
-    Session {
-        user_key: "https://idp.test#alice".into(),
+    Session::from(NewSession {
+        user_key: user_key.into(),
         idp: "op".into(),
         issuer: "https://idp.test".into(),
         subject: "alice".into(),
@@ -67,7 +67,7 @@ fn session() -> Session {
         auth_time: now,
         created_at: now,
         expires_at: now + 3600,
-    }
+    })
 }
 
 fn request_headers(cookie: &str) -> HeaderMap {
@@ -116,8 +116,7 @@ fn bench(c: &mut Criterion) {
         ))
         .expect("member");
     let access = AccessCache::new(directory);
-    let mut s = session();
-    s.user_key = user.id.clone();
+    let s = session(&user.id);
     let id = rt.block_on(sessions.create(s)).expect("create");
     let cookie = id.to_cookie();
     let app = app();
@@ -136,7 +135,7 @@ fn bench(c: &mut Criterion) {
                 .expect("cookie");
             scrub::scrub_request(&mut headers, &injected, &gateway_cookies, false);
             let s = sessions.get(&id).await.expect("store").expect("session");
-            let user = access.user(&s.user_key).await.expect("access");
+            let user = access.user(s.user_key()).await.expect("access");
             let now = borderless::session::now_unix();
             assert!(may_continue(user.as_ref().as_ref(), &s, Some(&app), now).is_ok());
             claims::apply(&mut headers, &app.headers, &s);
@@ -150,7 +149,7 @@ fn bench(c: &mut Criterion) {
         300,
     )
     .expect("signer");
-    let s = session();
+    let s = session("https://idp.test#alice");
     let claims = app.assertion_claims.clone();
     c.bench_function("signed_assertion_es256_uncached", |b| {
         b.iter(|| signer.sign("hr", &claims, &s).expect("sign"))

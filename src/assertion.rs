@@ -141,7 +141,7 @@ impl AssertionSigner {
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = now_unix();
         let mut claims = serde_json::Map::new();
-        for (name, values) in session.attributes.iter() {
+        for (name, values) in session.attributes().iter() {
             if RESERVED.contains(&name) || !allowed.iter().any(|a| a == name) {
                 continue;
             }
@@ -153,20 +153,20 @@ impl AssertionSigner {
         }
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("aud".into(), app_id.into());
-        claims.insert("sub".into(), session.user_key.clone().into());
+        claims.insert("sub".into(), session.user_key().into());
         claims.insert("iat".into(), now.into());
         claims.insert("nbf".into(), (now - 5).into());
         claims.insert(
             "exp".into(),
             (now + self.ttl_secs).min(session.expires_at).into(),
         );
-        claims.insert("idp".into(), session.idp.clone().into());
+        claims.insert("idp".into(), (*session.idp).into());
         claims.insert("auth_time".into(), session.auth_time.into());
-        if !session.amr.is_empty() {
-            claims.insert("amr".into(), session.amr.clone().into());
+        if session.amr().len() > 0 {
+            claims.insert("amr".into(), session.amr().collect::<Vec<_>>().into());
         }
-        if let Some(acr) = &session.acr {
-            claims.insert("acr".into(), acr.clone().into());
+        if let Some(acr) = session.acr() {
+            claims.insert("acr".into(), acr.into());
         }
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());

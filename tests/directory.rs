@@ -8,7 +8,7 @@ use borderless::directory::address::Address;
 use borderless::directory::groups::Principal;
 use borderless::directory::invitations::{InviteResult, NewInvitation, RedeemRefusal};
 use borderless::directory::{Actor, Directory, InvitationStatus, UserState, UserType};
-use borderless::session::{Session, SessionManager, SessionStore, SqlSessionStore};
+use borderless::session::{NewSession, Session, SessionManager, SessionStore, SqlSessionStore};
 use std::sync::Arc;
 
 fn addr(s: &str) -> Address {
@@ -30,8 +30,12 @@ fn new_invitation<'a>(email: &'a Address, upn: &'a str, apps: &'a [String]) -> N
 }
 
 fn session_for(user_id: &str) -> Session {
+    Session::from(new_session_for(user_id))
+}
+
+fn new_session_for(user_id: &str) -> NewSession {
     let now = borderless::session::now_unix();
-    Session {
+    NewSession {
         user_key: user_id.into(),
         idp: "op".into(),
         issuer: "https://op.test".into(),
@@ -353,12 +357,18 @@ async fn session_store_round_trips_on_every_backend() {
     let dir = tempfile::tempdir().expect("dir");
     for (backend, url) in common::databases::test_databases(dir.path()).await {
         let store = SqlSessionStore::open(&url).await.expect(backend);
-        let mut s = session_for("user-1");
-        s.attributes = borderless::session::Attributes::from([
-            ("email", &["a@b.example"][..]),
-            ("groups", &["g1", "g2"][..]),
-        ]);
+        let mut s = new_session_for("user-1");
+        s.attributes = [
+            ("email".to_string(), vec!["a@b.example".to_string()]),
+            (
+                "groups".to_string(),
+                vec!["g1".to_string(), "g2".to_string()],
+            ),
+        ]
+        .into();
         s.amr = vec!["pwd".into(), "mfa".into()];
+        s.acr = Some("urn:example:silver".into());
+        let s = Session::from(s);
         let id = borderless::session::SessionId::random();
         store.insert(id.key(), &s).await.expect("insert");
         assert_eq!(

@@ -250,7 +250,7 @@ async fn authenticate(
         ));
     }
     Ok(Actor::User {
-        id: session.user_key.clone(),
+        id: session.user_key().to_string(),
         mail: session.first("mail").unwrap_or_default().to_string(),
     })
 }

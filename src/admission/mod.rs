@@ -260,7 +260,7 @@ impl Gate<'_> {
         app: Option<&AppConfig>,
         now: i64,
     ) -> Result<Decision, DirectoryError> {
-        let user = self.access.user(&session.user_key).await?;
+        let user = self.access.user(session.user_key()).await?;
         Ok(may_continue(user.as_ref().as_ref(), session, app, now).map(|()| Admission::Continue))
     }
 
@@ -321,7 +321,7 @@ impl Gate<'_> {
                 (Some(identity), None)
             }
             Step::Continue { session, .. } => {
-                tracing::info!(target: "borderless::security", code = refusal.code(), user = %session.user_key, "session refused");
+                tracing::info!(target: "borderless::security", code = refusal.code(), user = %session.user_key(), "session refused");
                 return;
             }
             Step::OpenLink { .. } => (None, None::<&str>),
@@ -364,12 +364,12 @@ pub fn may_continue(
     let pinned = user
         .pinned
         .as_ref()
-        .is_some_and(|(iss, sub)| *iss == session.issuer && *sub == session.subject);
+        .is_some_and(|(iss, sub)| **iss == *session.issuer && sub == session.subject());
     if !pinned {
         return Err(Refusal::IdentityChanged);
     }
     if let Some(app) = app {
-        if !app.allowed_idps.is_empty() && !app.allowed_idps.iter().any(|i| i == &session.idp) {
+        if !app.allowed_idps.is_empty() && !app.allowed_idps.iter().any(|i| **i == *session.idp) {
             return Err(Refusal::IdpNotAllowed {
                 app: app.display_name.clone(),
             });

@@ -486,7 +486,7 @@ impl SamlProvider {
             now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             dest = xml_escape(slo),
             issuer = xml_escape(&self.entity_id),
-            name_id = xml_escape(&session.subject),
+            name_id = xml_escape(session.subject()),
         );
         let mut url = Url::parse(slo).ok()?;
         url.query_pairs_mut()

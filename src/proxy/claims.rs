@@ -17,7 +17,7 @@ pub const MAX_HEADER_VALUE: usize = 2048;
 /// Sets every mapped header from the session (headers were already scrubbed).
 pub fn apply(headers: &mut HeaderMap, map: &[(HeaderName, String)], session: &Session) {
     for (name, attr) in map {
-        if let Some(values) = session.attributes.get(attr)
+        if let Some(values) = session.attributes().get(attr)
             && let Some(v) = header_value(values)
         {
             headers.insert(name.clone(), v);

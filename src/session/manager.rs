@@ -3,29 +3,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use moka::Expiry;
 use moka::future::Cache;
 
 use super::{Session, SessionId, SessionKey, SessionStore, StoreError, now_unix};
-
-/// Cached entries live at most the configured TTL and never past the session's own expiry.
-struct SessionExpiry {
-    ttl: Duration,
-}
-
-impl Expiry<SessionKey, Arc<Session>> for SessionExpiry {
-    fn expire_after_create(
-        &self,
-        _k: &SessionKey,
-        v: &Arc<Session>,
-        _now: Instant,
-    ) -> Option<Duration> {
-        let left = (v.expires_at - now_unix()).max(0) as u64;
-        Some(self.ttl.min(Duration::from_secs(left)))
-    }
-}
 
 /// How long an id the store does not know is answered from memory. Random cookies then cost
 /// one store read per id and this long, not one per request; a real id is never in it
@@ -50,7 +32,10 @@ impl SessionManager {
     pub fn new(store: Arc<dyn SessionStore>, capacity: u64, ttl: Duration) -> Self {
         let cache = Cache::builder()
             .max_capacity(capacity)
-            .expire_after(SessionExpiry { ttl })
+            // One lifetime for every entry, not one per session: a per-entry expiry costs
+            // a timer node per session (~30 bytes, docs/benchmarks.md), and a session past
+            // its own expiry is refused on every read anyway (`get`).
+            .time_to_live(ttl)
             .support_invalidation_closures()
             .build();
         Self {
@@ -162,7 +147,7 @@ impl SessionManager {
         let user_key = user_key.to_string();
         if let Err(e) = self
             .cache
-            .invalidate_entries_if(move |_, s| s.user_key == user_key)
+            .invalidate_entries_if(move |_, s| s.user_key() == user_key)
         {
             tracing::error!("cannot drop cached sessions: {e}");
         }
@@ -188,7 +173,7 @@ mod tests {
 
     fn session(expires_in: i64) -> Session {
         let now = now_unix();
-        Session {
+        Session::from(crate::session::NewSession {
             user_key: "iss#u".into(),
             idp: "op".into(),
             issuer: "iss".into(),
@@ -199,7 +184,7 @@ mod tests {
             auth_time: now,
             created_at: now,
             expires_at: now + expires_in,
-        }
+        })
     }
 
     #[tokio::test]
@@ -212,12 +197,6 @@ mod tests {
         let dead = m.create(session(-1)).await.expect("create");
         assert!(m.get(&live).await.expect("get").is_some());
         assert!(m.get(&dead).await.expect("get").is_none());
-        // The cache entry's lifetime is bounded by the session's expiry, not only the TTL.
-        let e = SessionExpiry {
-            ttl: Duration::from_secs(300),
-        };
-        let ttl = e.expire_after_create(&live.key(), &Arc::new(session(10)), Instant::now());
-        assert!(ttl.is_some_and(|t| t <= Duration::from_secs(10)));
         assert_eq!(m.purge_expired().await.expect("purge"), 1);
     }
 

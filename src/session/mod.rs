@@ -1,18 +1,20 @@
 //! Server-side sessions: the record, the store behind a trait, and the moka cache in front.
 
-pub mod attributes;
+mod interned;
 mod manager;
+mod packed;
 mod store;
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use attributes::{AttributeMap, Attributes, Values};
 pub use manager::SessionManager;
+pub use packed::{AttributeMap, Attributes, Values};
 pub use store::{SessionStore, SqlSessionStore, StoreError};
 
 /// The opaque 256-bit value in the session cookie. Never logged, never stored as is.
@@ -64,15 +66,28 @@ impl SessionKey {
     }
 }
 
-/// One signed-in browser.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One signed-in browser. Compact because a gateway holds one per browser in its cache:
+/// strings every session of a provider repeats are shared, the rest packed (`packed`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Session {
+    /// The provider's id in the config.
+    pub idp: Arc<str>,
+    pub issuer: Arc<str>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    strings: packed::Packed,
+}
+
+/// What a session is made of, as the sign-in plane and the store have it.
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
     /// The directory user id: revocation and assignments key on it.
     pub user_key: String,
     pub idp: String,
     pub issuer: String,
     pub subject: String,
-    pub attributes: Attributes,
+    pub attributes: AttributeMap,
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub auth_time: i64,
@@ -80,13 +95,71 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+impl From<NewSession> for Session {
+    fn from(n: NewSession) -> Self {
+        Session {
+            idp: interned::intern(&n.idp),
+            issuer: interned::intern(&n.issuer),
+            auth_time: n.auth_time,
+            created_at: n.created_at,
+            expires_at: n.expires_at,
+            strings: packed::Packed::new(packed::Fields {
+                user_key: &n.user_key,
+                subject: &n.subject,
+                acr: n.acr.as_deref(),
+                amr: &n.amr,
+                attributes: &n.attributes,
+            }),
+        }
+    }
+}
+
 impl Session {
     pub fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
     }
 
+    /// The directory user id: revocation and assignments key on it.
+    pub fn user_key(&self) -> &str {
+        self.strings.user_key()
+    }
+
+    /// The subject at the provider.
+    pub fn subject(&self) -> &str {
+        self.strings.subject()
+    }
+
+    pub fn acr(&self) -> Option<&str> {
+        self.strings.acr()
+    }
+
+    pub fn amr(&self) -> Values<'_> {
+        self.strings.amr()
+    }
+
+    pub fn attributes(&self) -> Attributes<'_> {
+        self.strings.attributes()
+    }
+
     pub fn first(&self, attr: &str) -> Option<&str> {
-        self.attributes.first(attr)
+        self.attributes().first(attr)
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user_key", &self.user_key())
+            .field("idp", &self.idp)
+            .field("issuer", &self.issuer)
+            .field("subject", &self.subject())
+            .field("attributes", &self.attributes())
+            .field("amr", &self.amr().collect::<Vec<_>>())
+            .field("acr", &self.acr())
+            .field("auth_time", &self.auth_time)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 

@@ -6,7 +6,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::{Db, DbError};
 
-use super::{Session, SessionKey};
+use super::{NewSession, Session, SessionKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,21 +61,22 @@ fn key_from_hex(s: &str) -> Option<SessionKey> {
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
-        let attributes =
-            serde_json::to_string(&s.attributes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let amr = serde_json::to_string(&s.amr).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let attributes = serde_json::to_string(&s.attributes())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let amr = serde_json::to_string(&s.amr().collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_key, idp, issuer, subject, attributes, amr, acr, \
              auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(key.to_hex())
-        .bind(&s.user_key)
-        .bind(&s.idp)
-        .bind(&s.issuer)
-        .bind(&s.subject)
+        .bind(s.user_key())
+        .bind(&*s.idp)
+        .bind(&*s.issuer)
+        .bind(s.subject())
         .bind(attributes)
         .bind(amr)
-        .bind(&s.acr)
+        .bind(s.acr())
         .bind(s.auth_time)
         .bind(s.created_at)
         .bind(s.expires_at)
@@ -95,7 +96,7 @@ impl SessionStore for SqlSessionStore {
         let Some(row) = row else { return Ok(None) };
         let attributes: String = row.try_get("attributes")?;
         let amr: String = row.try_get("amr")?;
-        Ok(Some(Session {
+        Ok(Some(Session::from(NewSession {
             user_key: row.try_get("user_key")?,
             idp: row.try_get("idp")?,
             issuer: row.try_get("issuer")?,
@@ -107,7 +108,7 @@ impl SessionStore for SqlSessionStore {
             auth_time: row.try_get("auth_time")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
-        }))
+        })))
     }
 
     async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {

@@ -33,7 +33,7 @@ pub(super) async fn apps(
     let user = session.as_ref().map(|s| {
         s.first("display_name")
             .or(s.first("mail"))
-            .unwrap_or(&s.subject)
+            .unwrap_or(s.subject())
             .to_string()
     });
     let mut apps = Vec::new();

@@ -10,7 +10,7 @@ use crate::directory::User;
 use crate::error::GatewayError;
 use crate::idp::Identity;
 use crate::response::{self, Body};
-use crate::session::{Session, SessionId, now_unix};
+use crate::session::{NewSession, Session, SessionId, now_unix};
 use crate::state::{Gateway, Runtime};
 use crate::web::{cookies, return_to};
 
@@ -54,12 +54,12 @@ pub(super) fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Sess
     ] {
         attributes.insert(k.to_string(), vec![v.to_string()]);
     }
-    Session {
+    Session::from(NewSession {
         user_key: user.id.clone(),
         idp: identity.idp,
         issuer: identity.issuer,
         subject: identity.subject,
-        attributes: attributes.into(),
+        attributes,
         amr: identity.amr,
         acr: identity.acr,
         auth_time: identity.auth_time.unwrap_or(now),
@@ -68,7 +68,7 @@ pub(super) fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Sess
         expires_at: user
             .expires_at
             .map_or(lifetime_end, |e| e.min(lifetime_end)),
-    }
+    })
 }
 
 /// Sends a signed-in browser on to `return_to`, through a handoff when it is another host.

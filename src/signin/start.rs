@@ -129,7 +129,7 @@ pub(super) async fn signin(
     // Already signed in here (and still admitted): no need to visit the IdP again.
     if target.redeem.is_none()
         && let SessionCheck::Admitted(id, s) = gw.session_check(rt, req.headers(), None).await?
-        && (idp.is_none() || idp == Some(s.idp.as_str()))
+        && (idp.is_none() || idp == Some(&*s.idp))
     {
         return complete(gw, rt, id, &target.return_to, target.binding.as_deref()).await;
     }
