@@ -1,52 +1,89 @@
 #!/usr/bin/env bash
-# Load benchmark, bounded in time (about a minute): in one run, on this machine,
-#   1. direct     wrk → fast upstream (nginx `return 200`, plain HTTP)
-#   2. nginx      wrk → nginx proxy_pass (TLS, upstream keep-alive) → fast upstream
-#   3. auth off   wrk → Borderless (TLS, app with auth = "none") → fast upstream
-#   4. session    wrk → Borderless (TLS, valid session cookie, identity headers) → fast upstream
+# Load benchmark: Borderless beside nginx, every scenario in one run, on this machine.
+#
+# Every server (the nginx upstream, nginx as the proxy peer, Borderless) runs one worker
+# pinned to one core (SERVER_CPU, default 1); every load generator runs on the other
+# (LOAD_CPU, default 0), so the two sides do not fight over a core. TLS 1.3 on both, the
+# same ECDSA P-256 certificate, the same upstream (nginx `return 200`).
+#
+#   keep-alive   wrk -t1 -cN: direct to the upstream, nginx proxy_pass, Borderless with an
+#                open app (auth off), Borderless with a real session (identity headers)
+#   HTTP/2       h2load, 4 connections x 25 streams = 100 concurrent streams: nginx,
+#                Borderless with the session
+#   handshakes   openssl s_time, a new TLS connection per request, full (-new) and resumed
+#                (-reuse), against a local answer on each server: server CPU per connection
+#                from /proc, since the load generator's core saturates first
+#
 # The session comes from a real sign-in at oidc-provider, driven with curl.
 # Usage: bash benches/load.sh [duration=10s] [connections=32] [rounds=3]
-# Scenarios are interleaved round by round and the median round is reported, because on a
-# small machine wrk, nginx and the gateway share the cores and single runs are noisy.
-# Prints a Markdown table; docs/benchmarks.md holds the latest results.
+# Keep-alive and HTTP/2 scenarios are interleaved round by round and the median round is
+# reported (all rounds are shown). Prints Markdown; docs/benchmarks.md holds the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10s}"
 CONN="${2:-32}"
 ROUNDS="${3:-3}"
-THREADS=2
+SECS="${DUR%s}"
+SERVER_CPU="${SERVER_CPU:-1}"
+LOAD_CPU="${LOAD_CPU:-0}"
 P_UP=18081 P_NGINX=18443 P_GW=18444 P_IDP=18400
 
-for tool in wrk nginx curl openssl node; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl openssl >/dev/null; break; }
+for tool in wrk nginx h2load curl openssl node taskset; do
+  command -v "$tool" >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light nghttp2-client curl openssl util-linux >/dev/null
+    break
+  }
 done
-BORDERLESS_NEED_BROWSER=0 bash .ci/prereqs
+BORDERLESS_NEED_BROWSER=0 BORDERLESS_NEED_SAML_IDP=0 bash .ci/prereqs
 cargo build --release --locked --bin borderless 2>&1 | tail -1
 
 work="$(mktemp -d)"
 pids=()
 cleanup() {
+  if [[ -n "${gw_pid:-}" ]] && ! kill -0 "$gw_pid" 2>/dev/null; then
+    echo "the gateway exited during the benchmark; its log ends:" >&2
+    tail -20 "$work/gateway.log" >&2
+  fi
   kill "${pids[@]}" 2>/dev/null || true
-  [[ -f "$work/nginx.pid" ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  for p in "$work"/*.pid; do [[ -f "$p" ]] && kill "$(cat "$p")" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 bash certs/make-dev-certs.sh "$work/certs" >/dev/null 2>&1
+server() { taskset -c "$SERVER_CPU" "$@"; }
+load() { taskset -c "$LOAD_CPU" "$@"; }
 
-# nginx: the fast upstream and the proxy_pass peer, 2 workers like the gateway's 2 threads.
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
+# Two nginx processes, so that the proxy's CPU can be measured apart from the upstream's.
+cat >"$work/upstream.conf" <<NGINX
+worker_processes 1;
+pid $work/upstream.pid;
+error_log $work/upstream-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream fast { server 127.0.0.1:$P_UP; keepalive 128; }
+  # nginx closes a keep-alive connection after 1000 requests by default; the gateway does
+  # not, and a benchmark of reconnects would measure handshakes instead.
+  keepalive_requests 10000000;
   server { listen 127.0.0.1:$P_UP; location / { return 200 "ok\n"; } }
+}
+NGINX
+cat >"$work/proxy.conf" <<NGINX
+worker_processes 1;
+pid $work/proxy.pid;
+error_log $work/proxy-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  upstream fast { server 127.0.0.1:$P_UP; keepalive 128; keepalive_requests 10000000; }
   server {
     listen 127.0.0.1:$P_NGINX ssl http2;
+    # Debian's nginx 1.22 offers only TLS 1.2 unless told; compare the same handshake.
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate $work/certs/gateway.crt;
     ssl_certificate_key $work/certs/gateway.key;
+    http2_max_concurrent_streams 128;
+    location = /.borderless/health { return 200 "ok\n"; }
     location / {
       proxy_pass http://fast;
       proxy_http_version 1.1;
@@ -56,9 +93,10 @@ http {
   }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work"
+server nginx -c "$work/upstream.conf" -p "$work"
+server nginx -c "$work/proxy.conf" -p "$work"
 
-node tests/support/node/oidc-provider.mjs "{
+load node tests/support/node/oidc-provider.mjs "{
   \"port\": $P_IDP, \"keepAlive\": true,
   \"clients\": [{ \"client_id\": \"bench\", \"client_secret\": \"bench-secret\",
     \"redirect_uris\": [\"https://localhost:$P_GW/.borderless/callback/bench\"],
@@ -67,11 +105,12 @@ node tests/support/node/oidc-provider.mjs "{
 }" >/dev/null 2>&1 &
 pids+=($!)
 
-cat > "$work/gateway.toml" <<TOML
+cat >"$work/gateway.toml" <<TOML
 version = 1
 [gateway]
 public_url = "https://localhost:$P_GW"
 database_url = "sqlite://$work/bench.db"
+workers = 1
 [[listener]]
 bind = "127.0.0.1:$P_GW"
 tls_cert = "$work/certs/gateway.crt"
@@ -99,8 +138,11 @@ X-Remote-User = "email"
 X-Remote-Name = "name"
 X-Remote-Groups = "groups"
 TOML
-BORDERLESS_LOG=warn ./target/release/borderless serve --config "$work/gateway.toml" >"$work/gateway.log" 2>&1 &
-pids+=($!)
+# Not through `server`: a function run in the background is a subshell, and $! must be the
+# gateway itself for its CPU time to be read.
+BORDERLESS_LOG=warn taskset -c "$SERVER_CPU" ./target/release/borderless serve --config "$work/gateway.toml" >"$work/gateway.log" 2>&1 &
+gw_pid=$!
+pids+=("$gw_pid")
 for _ in $(seq 100); do
   curl -sk -o /dev/null "https://localhost:$P_GW/.borderless/health" && curl -s -o /dev/null "http://127.0.0.1:$P_IDP/.well-known/openid-configuration" && break
   sleep 0.1
@@ -111,7 +153,8 @@ jar="$work/jar"
 idp="http://127.0.0.1:$P_IDP"
 page=$(curl -sk -c "$jar" -b "$jar" -L "https://localhost:$P_GW/")
 form_action() { # absolute URL of the first form's action on an oidc-provider page
-  local a; a=$(grep -o 'action="[^"]*"' <<<"$1" | head -1 | cut -d'"' -f2)
+  local a
+  a=$(grep -o 'action="[^"]*"' <<<"$1" | head -1 | cut -d'"' -f2)
   [[ "$a" == http* ]] && echo "$a" || echo "$idp$a"
 }
 page=$(curl -sk -c "$jar" -b "$jar" -L "$(form_action "$page")" -d prompt=login -d login=bench -d password=x)
@@ -121,69 +164,104 @@ cookie=$(awk '$6 == "__Host-borderless_session" { print $7 }' "$jar" | head -1)
 check=$(curl -sk -o /dev/null -w '%{http_code}' -H "Cookie: __Host-borderless_session=$cookie" "https://localhost:$P_GW/")
 [[ "$check" == 200 ]] || { echo "session check returned $check" >&2; exit 1; }
 
-run() { # name, wrk args... → "name|rps|p50|p99|non2xx"
-  local name="$1"; shift
-  local out; out=$(wrk -t"$THREADS" -c"$CONN" -d"$DUR" --latency "$@")
-  local rps p50 p99 non2xx
-  rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
-  p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
-  p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ { print $5 }' <<<"$out")
-  printf '%s|%s|%s|%s|%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+# CPU seconds (user + system) a process has used so far, from /proc.
+tck=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$tck" '{ printf "%.3f\n", ($14 + $15) / t }' "/proc/$1/stat"; }
+nginx_proxy_worker=$(pgrep -P "$(cat "$work/proxy.pid")" | head -1)
+
+wrk_run() { # wrk args... → "rps|p50|p99|non2xx"
+  local out
+  out=$(load wrk -t1 -c"$CONN" -d"$DUR" --latency "$@")
+  printf '%s|%s|%s|%s\n' "$(awk '/Requests\/sec/ { print $2 }' <<<"$out")" \
+    "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "99%" { print $2 }' <<<"$out")" \
+    "$(awk '/Non-2xx/ { print $5 }' <<<"$out" | grep . || echo 0)"
+}
+h2_run() { # h2load args... → "rps|-|-|failed"
+  local out
+  out=$(load h2load -c4 -m25 -t1 -D "$SECS" --warm-up-time=1 "$@" 2>&1)
+  # errors: failed or errored requests, and answers other than 2xx
+  printf '%s|-|-|%s\n' "$(awk '/^finished in/ { print $4 }' <<<"$out")" \
+    "$(awk '/^requests:/ { e += $10 + $12 } /^status codes:/ { e += $5 + $7 + $9 } END { print e + 0 }' <<<"$out")"
 }
 
-names=("direct to upstream (http)" "nginx proxy_pass (https)" "borderless, auth off (https)" "borderless, valid session (https)")
-scenario() { # index → wrk arguments
+names=(
+  "keep-alive: direct to upstream (http)"
+  "keep-alive: nginx proxy_pass (TLS 1.3)"
+  "keep-alive: borderless, auth off"
+  "keep-alive: borderless, valid session"
+  "HTTP/2 100 streams: nginx proxy_pass"
+  "HTTP/2 100 streams: borderless, valid session"
+)
+session_cookie="Cookie: __Host-borderless_session=$cookie"
+scenario() { # index → one run's result
   case "$1" in
-    0) echo "http://127.0.0.1:$P_UP/" ;;
-    1) echo "https://127.0.0.1:$P_NGINX/" ;;
-    2) echo "-H|Host: open.localhost:$P_GW|https://127.0.0.1:$P_GW/" ;;
-    3) echo "-H|Host: localhost:$P_GW|-H|Cookie: __Host-borderless_session=$cookie|https://127.0.0.1:$P_GW/" ;;
+    0) wrk_run "http://127.0.0.1:$P_UP/" ;;
+    1) wrk_run "https://127.0.0.1:$P_NGINX/" ;;
+    2) wrk_run -H "Host: open.localhost:$P_GW" "https://127.0.0.1:$P_GW/" ;;
+    3) wrk_run -H "Host: localhost:$P_GW" -H "$session_cookie" "https://127.0.0.1:$P_GW/" ;;
+    4) h2_run "https://127.0.0.1:$P_NGINX/" ;;
+    5) h2_run -H ":authority: localhost:$P_GW" -H "cookie: __Host-borderless_session=$cookie" "https://127.0.0.1:$P_GW/" ;;
   esac
 }
 all="$work/rounds.txt"
 : >"$all"
-for i in 0 1 2 3; do # warm-up: pools, caches, TLS sessions
-  IFS='|' read -r -a args <<<"$(scenario "$i")"
-  wrk -t"$THREADS" -c"$CONN" -d2s "${args[@]}" >/dev/null 2>&1
+for i in 0 1 2 3; do # warm-up: pools, caches
+  case $i in
+    0) load wrk -t1 -c"$CONN" -d2s "http://127.0.0.1:$P_UP/" >/dev/null ;;
+    1) load wrk -t1 -c"$CONN" -d2s "https://127.0.0.1:$P_NGINX/" >/dev/null ;;
+    2) load wrk -t1 -c"$CONN" -d2s -H "Host: open.localhost:$P_GW" "https://127.0.0.1:$P_GW/" >/dev/null ;;
+    3) load wrk -t1 -c"$CONN" -d2s -H "Host: localhost:$P_GW" -H "$session_cookie" "https://127.0.0.1:$P_GW/" >/dev/null ;;
+  esac
 done
 for round in $(seq "$ROUNDS"); do
-  for i in 0 1 2 3; do
-    IFS='|' read -r -a args <<<"$(scenario "$i")"
-    echo "$round|$i|$(run "${names[$i]}" "${args[@]}")" >>"$all"
+  for i in "${!names[@]}"; do
+    echo "$round|$i|$(scenario "$i")" >>"$all"
   done
 done
 
 median_row() { # scenario index → the row of its median-throughput round
-  awk -F'|' -v i="$1" '$2 == i { print $4 "|" $0 }' "$all" | sort -t'|' -k1,1g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2)' | cut -d'|' -f4-
+  awk -F'|' -v i="$1" '$2 == i { print $3 "|" $0 }' "$all" | sort -t'|' -k1,1g |
+    awk -v n="$ROUNDS" 'NR == int((n + 1) / 2)' | cut -d'|' -f4-
 }
+rps_of() { median_row "$1" | cut -d'|' -f1; }
 
 echo
-echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk -t$THREADS -c$CONN -d$DUR, $ROUNDS interleaved rounds, median round shown"
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r). Servers on CPU $SERVER_CPU (one worker each), load generators on CPU $LOAD_CPU. $ROUNDS interleaved rounds of $DUR, median shown."
 echo
-echo "| scenario | requests/s | p50 | p99 | non-2xx | all rounds (req/s) |"
-echo "|---|---:|---:|---:|---:|---|"
-for i in 0 1 2 3; do
-  IFS='|' read -r n rps p50 p99 bad <<<"$(median_row "$i")"
-  rounds=$(awk -F'|' -v i="$i" '$2 == i { printf "%s%.0f", sep, $4; sep = ", " }' "$all")
-  echo "| $n | $rps | $p50 | $p99 | $bad | $rounds |"
-done
-# Added latency without queueing: one connection, one request at a time.
-echo
-echo "Unsaturated latency, wrk -t1 -c1 -d5s:"
-echo
-echo "| scenario | requests/s | p50 | p99 |"
-echo "|---|---:|---:|---:|"
-for i in 0 1 3; do
-  IFS='|' read -r -a args <<<"$(scenario "$i")"
-  out=$(wrk -t1 -c1 -d5s --latency "${args[@]}")
-  printf '| %s | %s | %s | %s |\n' "${names[$i]}" "$(awk '/Requests\/sec/ { print $2 }' <<<"$out")" \
-    "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "99%" { print $2 }' <<<"$out")"
+echo "| scenario | requests/s | vs nginx | p50 | p99 | errors | all rounds (req/s) |"
+echo "|---|---:|---:|---:|---:|---:|---|"
+for i in "${!names[@]}"; do
+  IFS='|' read -r rps p50 p99 bad <<<"$(median_row "$i")"
+  peer=$(rps_of 1)
+  ((i >= 4)) && peer=$(rps_of 4)
+  ratio=$(awk -v a="$rps" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
+  ((i == 0)) && ratio="-"
+  rounds=$(awk -F'|' -v i="$i" '$2 == i { printf "%s%.0f", sep, $3; sep = ", " }' "$all")
+  echo "| ${names[$i]} | $rps | $ratio | $p50 | $p99 | $bad | $rounds |"
 done
 
-IFS='|' read -r _ nginx_rps _ _ _ <<<"$(median_row 1)"
-IFS='|' read -r _ off_rps _ _ _ <<<"$(median_row 2)"
-IFS='|' read -r _ on_rps _ _ _ <<<"$(median_row 3)"
+# A new TLS connection per request, one at a time: s_time saturates its own core, so the
+# figure that compares the servers is their CPU per connection.
 echo
-awk -v on="$on_rps" -v off="$off_rps" -v ng="$nginx_rps" 'BEGIN {
-  printf "session / auth-off throughput: %.1f %%\nsession / nginx throughput: %.2fx\n", 100*on/off, on/ng }'
+echo "New TLS 1.3 connection per request (openssl s_time -www /.borderless/health, $DUR each; both answer locally):"
+echo
+echo "| server | handshake | connections/s | server CPU per connection |"
+echo "|---|---|---:|---:|"
+for mode in new reuse; do
+  for target in nginx borderless; do
+    case $target in
+      nginx) port=$P_NGINX pid=$nginx_proxy_worker ;;
+      borderless) port=$P_GW pid=$gw_pid ;;
+    esac
+    before=$(cpu_of "$pid")
+    t0=$(date +%s.%N)
+    out=$(load openssl s_time -connect "127.0.0.1:$port" -www /.borderless/health -"$mode" -time "$SECS" 2>&1 || true)
+    real=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+    after=$(cpu_of "$pid")
+    # s_time's own "real seconds" are whole seconds; the wall clock above is finer.
+    conns=$(awk '/connections in .* real seconds/ { print $1; exit }' <<<"$out")
+    [[ -n "$conns" && "$conns" -gt 0 ]] || { echo "| $target | $mode | s_time failed | - |"; continue; }
+    awk -v c="$conns" -v r="$real" -v b="$before" -v a="$after" -v t="$target" -v m="$mode" 'BEGIN {
+      printf "| %s | %s | %.0f | %.0f µs |\n", t, (m == "new" ? "full" : "resumed"), c / r, (a - b) * 1e6 / c }'
+  done
+done
