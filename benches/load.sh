@@ -96,7 +96,7 @@ NGINX
 server nginx -c "$work/upstream.conf" -p "$work"
 server nginx -c "$work/proxy.conf" -p "$work"
 
-load node tests/support/node/oidc-provider.mjs "{
+taskset -c "$LOAD_CPU" node tests/support/node/oidc-provider.mjs "{
   \"port\": $P_IDP, \"keepAlive\": true,
   \"clients\": [{ \"client_id\": \"bench\", \"client_secret\": \"bench-secret\",
     \"redirect_uris\": [\"https://localhost:$P_GW/.borderless/callback/bench\"],
@@ -139,7 +139,7 @@ X-Remote-Name = "name"
 X-Remote-Groups = "groups"
 TOML
 # Not through `server`: a function run in the background is a subshell, and $! must be the
-# gateway itself for its CPU time to be read.
+# gateway itself, to read its CPU time and to stop it (the same for the IdP above).
 BORDERLESS_LOG=warn taskset -c "$SERVER_CPU" ./target/release/borderless serve --config "$work/gateway.toml" >"$work/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=("$gw_pid")
