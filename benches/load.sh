@@ -54,27 +54,23 @@ server() { taskset -c "$SERVER_CPU" "$@"; }
 load() { taskset -c "$LOAD_CPU" "$@"; }
 
 # Two nginx processes, so that the proxy's CPU can be measured apart from the upstream's.
-cat >"$work/upstream.conf" <<NGINX
+nginx_conf() { # name, the http block's servers → $work/name.conf
+  cat >"$work/$1.conf" <<NGINX
 worker_processes 1;
-pid $work/upstream.pid;
-error_log $work/upstream-error.log warn;
+pid $work/$1.pid;
+error_log $work/$1-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
   # nginx closes a keep-alive connection after 1000 requests by default; the gateway does
   # not, and a benchmark of reconnects would measure handshakes instead.
   keepalive_requests 10000000;
-  server { listen 127.0.0.1:$P_UP; location / { return 200 "ok\n"; } }
+$2
 }
 NGINX
-cat >"$work/proxy.conf" <<NGINX
-worker_processes 1;
-pid $work/proxy.pid;
-error_log $work/proxy-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
+}
+nginx_conf upstream "  server { listen 127.0.0.1:$P_UP; location / { return 200 \"ok\\n\"; } }"
+nginx_conf proxy "
   upstream fast { server 127.0.0.1:$P_UP; keepalive 128; keepalive_requests 10000000; }
   server {
     listen 127.0.0.1:$P_NGINX ssl http2;
@@ -83,16 +79,14 @@ http {
     ssl_certificate $work/certs/gateway.crt;
     ssl_certificate_key $work/certs/gateway.key;
     http2_max_concurrent_streams 128;
-    location = /.borderless/health { return 200 "ok\n"; }
+    location = /.borderless/health { return 200 \"ok\\n\"; }
     location / {
       proxy_pass http://fast;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection \"\";
       proxy_set_header X-Forwarded-For \$remote_addr;
     }
-  }
-}
-NGINX
+  }"
 server nginx -c "$work/upstream.conf" -p "$work"
 server nginx -c "$work/proxy.conf" -p "$work"
 
