@@ -16,6 +16,8 @@
 #
 # The session comes from a real sign-in at oidc-provider, driven with curl.
 # Usage: bash benches/load.sh [duration=10s] [connections=32] [rounds=3]
+#        HOLD=1 bash benches/load.sh   starts everything, signs in, prints the cookie and waits
+#                                      (to run perf or a single scenario by hand)
 # Keep-alive and HTTP/2 scenarios are interleaved round by round and the median round is
 # reported (all rounds are shown). Prints Markdown; docs/benchmarks.md holds the results.
 set -euo pipefail
@@ -157,6 +159,12 @@ cookie=$(awk '$6 == "__Host-borderless_session" { print $7 }' "$jar" | head -1)
 [[ -n "$cookie" ]] || { echo "sign-in for the benchmark failed" >&2; exit 1; }
 check=$(curl -sk -o /dev/null -w '%{http_code}' -H "Cookie: __Host-borderless_session=$cookie" "https://localhost:$P_GW/")
 [[ "$check" == 200 ]] || { echo "session check returned $check" >&2; exit 1; }
+
+if [[ "${HOLD:-0}" == 1 ]]; then # keep everything running, to profile by hand
+  echo "gateway pid $gw_pid on https://127.0.0.1:$P_GW (Host: localhost:$P_GW), nginx on $P_NGINX, upstream on $P_UP"
+  echo "Cookie: __Host-borderless_session=$cookie"
+  sleep infinity
+fi
 
 # CPU seconds (user + system) a process has used so far, from /proc.
 tck=$(getconf CLK_TCK)

@@ -45,6 +45,12 @@ impl AccessCache {
         if let Some(hit) = self.cache.get(user_id).await {
             return Ok(hit);
         }
+        // Boxed: the miss path (database reads) would otherwise make every request's state
+        // as large as itself.
+        Box::pin(self.load_shared(user_id)).await
+    }
+
+    async fn load_shared(&self, user_id: &str) -> Result<Arc<Option<UserAccess>>, DirectoryError> {
         let dir = self.dir.clone();
         let id = user_id.to_string();
         self.cache

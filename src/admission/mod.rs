@@ -81,16 +81,21 @@ impl Gate<'_> {
     pub async fn admit(&self, step: Step<'_>) -> Result<Decision, DirectoryError> {
         let now = crate::db::now();
         let decision = match step {
-            Step::OpenLink { secret } => self.open_link(secret, now).await?,
-            Step::SignedIn { identity, redeem } => self.signed_in(identity, redeem, now).await?,
+            // The sign-in steps read and write the directory; boxed, so the per-request
+            // `Continue` does not carry their state (the size of an async call is that of
+            // its largest path).
+            Step::OpenLink { secret } => Box::pin(self.open_link(secret, now)).await?,
+            Step::SignedIn { identity, redeem } => {
+                Box::pin(self.signed_in(identity, redeem, now)).await?
+            }
             Step::Accept {
                 identity,
                 invitation_id,
-            } => self.accept(identity, invitation_id, now).await?,
+            } => Box::pin(self.accept(identity, invitation_id, now)).await?,
             Step::Continue { session, app } => self.continue_session(session, app, now).await?,
         };
         if let Err(refusal) = &decision {
-            self.record(step, refusal).await;
+            Box::pin(self.record(step, refusal)).await;
         }
         Ok(decision)
     }

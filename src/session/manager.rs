@@ -67,6 +67,12 @@ impl SessionManager {
             return Ok((!s.is_expired(now_unix())).then_some(s));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        // Boxed: the store read would otherwise make every request's state as large as it.
+        Box::pin(self.get_cold(key)).await
+    }
+
+    /// A session not in the cache: from the store, one read for all concurrent callers.
+    async fn get_cold(&self, key: SessionKey) -> Result<Option<Arc<Session>>, StoreError> {
         if self.unknown.contains_key(&key) {
             return Ok(None);
         }
