@@ -13,6 +13,9 @@
 #   handshakes   openssl s_time, a new TLS connection per request, full (-new) and resumed
 #                (-reuse), against a local answer on each server: server CPU per connection
 #                from /proc, since the load generator's core saturates first
+#   streaming    100 MB down and up through each proxy with curl: throughput and peak memory
+#   idle         IDLE (10 000) keep-alive TLS connections held open after one request each
+#                (benches/idle_connections.py): the server's resident memory per connection
 #
 # The session comes from a real sign-in at oidc-provider, driven with curl.
 # Usage: bash benches/load.sh [duration=10s] [connections=32] [rounds=3]
@@ -71,7 +74,20 @@ $2
 }
 NGINX
 }
-nginx_conf upstream "  server { listen 127.0.0.1:$P_UP; location / { return 200 \"ok\\n\"; } }"
+# /big is a 100 MB file to download; a PUT to /upload/* is received whole and stored (the
+# DAV module answers only then; `return 200` answers before the body and stalls a proxy
+# that streams it).
+head -c $((100 * 1024 * 1024)) /dev/urandom >"$work/big.bin"
+mkdir -p "$work/dav/upload" "$work/dav-tmp"
+# nginx's workers run as another user.
+chmod 755 "$work" && chmod 644 "$work/big.bin" && chmod 777 "$work/dav/upload" "$work/dav-tmp"
+nginx_conf upstream "  server {
+    listen 127.0.0.1:$P_UP;
+    client_max_body_size 200m;
+    location / { return 200 \"ok\\n\"; }
+    location = /big { alias $work/big.bin; }
+    location /upload/ { dav_methods PUT; root $work/dav; client_body_temp_path $work/dav-tmp; }
+  }"
 nginx_conf proxy "
   upstream fast { server 127.0.0.1:$P_UP; keepalive 128; keepalive_requests 10000000; }
   server {
@@ -81,6 +97,9 @@ nginx_conf proxy "
     ssl_certificate $work/certs/gateway.crt;
     ssl_certificate_key $work/certs/gateway.key;
     http2_max_concurrent_streams 128;
+    client_max_body_size 200m;
+    # Stream request bodies through, as the gateway does, instead of spooling them first.
+    proxy_request_buffering off;
     location = /.borderless/health { return 200 \"ok\\n\"; }
     location / {
       proxy_pass http://fast;
@@ -107,6 +126,8 @@ version = 1
 public_url = "https://localhost:$P_GW"
 database_url = "sqlite://$work/bench.db"
 workers = 1
+[limits]
+max_connections = 20000
 [[listener]]
 bind = "127.0.0.1:$P_GW"
 tls_cert = "$work/certs/gateway.crt"
@@ -129,6 +150,7 @@ auth = "none"
 id = "secure"
 host = "localhost:$P_GW"
 upstream = "http://127.0.0.1:$P_UP"
+max_body_bytes = 209715200
 [app.headers]
 X-Remote-User = "email"
 X-Remote-Name = "name"
@@ -164,6 +186,7 @@ if [[ "${HOLD:-0}" == 1 ]]; then # keep everything running, to profile by hand
   echo "gateway pid $gw_pid on https://127.0.0.1:$P_GW (Host: localhost:$P_GW), nginx on $P_NGINX, upstream on $P_UP"
   echo "Cookie: __Host-borderless_session=$cookie"
   sleep infinity
+  exit 0
 fi
 
 # CPU seconds (user + system) a process has used so far, from /proc.
@@ -266,4 +289,63 @@ for mode in new reuse; do
     awk -v c="$conns" -v r="$real" -v b="$before" -v a="$after" -v t="$target" -v m="$mode" 'BEGIN {
       printf "| %s | %s | %.0f | %.0f µs |\n", t, (m == "new" ? "full" : "resumed"), c / r, (a - b) * 1e6 / c }'
   done
+done
+
+# Streaming: 100 MB each way through each proxy, one transfer at a time. The servers' peak
+# memory shows whether a body was held whole.
+echo
+echo "Streaming 100 MB through the proxy (curl, best of 3; peak RSS of the proxy process):"
+echo
+echo "| server | download MB/s | upload MB/s | vs nginx (down / up) | peak RSS before → after |"
+echo "|---|---:|---:|---:|---|"
+peak_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+declare -A down up
+for target in nginx borderless; do
+  case $target in
+    nginx) base="https://127.0.0.1:$P_NGINX" pid=$nginx_proxy_worker hdr=() ;;
+    borderless) base="https://127.0.0.1:$P_GW" pid=$gw_pid hdr=(-H "Host: localhost:$P_GW" -H "$session_cookie") ;;
+  esac
+  hwm_before=$(peak_kb "$pid")
+  best_down=0 best_up=0
+  for _ in 1 2 3; do
+    d=$(load curl -sk "${hdr[@]}" -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' "$base/big" || true)
+    [[ "$d" == "200 104857600 "* ]] || { echo "download through $target failed: $d" >&2; exit 1; }
+    u=$(load curl -sk "${hdr[@]}" -o /dev/null -w '%{http_code} %{size_upload} %{speed_upload}' -T "$work/big.bin" "$base/upload/big" || true)
+    [[ "$u" == 20[14]" 104857600 "* ]] || { echo "upload through $target failed: $u" >&2; exit 1; }
+    best_down=$(awk -v a="$best_down" -v b="${d##* }" 'BEGIN { print (b > a ? b : a) }')
+    best_up=$(awk -v a="$best_up" -v b="${u##* }" 'BEGIN { print (b > a ? b : a) }')
+  done
+  down[$target]=$best_down up[$target]=$best_up
+  hwm_after=$(peak_kb "$pid")
+  awk -v d="$best_down" -v u="$best_up" -v nd="${down[nginx]}" -v nu="${up[nginx]}" -v t="$target" \
+    -v b="$hwm_before" -v a="$hwm_after" 'BEGIN {
+    printf "| %s | %.0f | %.0f | %.2f / %.2f | %.1f MB → %.1f MB |\n", t, d / 1048576, u / 1048576, d / nd, u / nu, b / 1024, a / 1024 }'
+done
+
+# Idle keep-alive connections: what each costs the server in resident memory.
+IDLE="${IDLE:-10000}"
+echo
+echo "$IDLE idle keep-alive TLS connections, each after one request (benches/idle_connections.py):"
+echo
+echo "| server | RSS before | RSS with the connections | per connection |"
+echo "|---|---:|---:|---:|"
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+for target in nginx borderless; do
+  case $target in
+    nginx) port=$P_NGINX pid=$nginx_proxy_worker ;;
+    borderless) port=$P_GW pid=$gw_pid ;;
+  esac
+  before=$(rss_kb "$pid")
+  load python3 benches/idle_connections.py "$port" "$IDLE" 60 >"$work/idle.out" 2>&1 &
+  holder=$!
+  for _ in $(seq 600); do grep -q '^ready' "$work/idle.out" && break; sleep 0.1; done
+  sleep 1 # let the server settle after the last request
+  after=$(rss_kb "$pid")
+  opened=$(awk '/^ready/ { print $2 }' "$work/idle.out")
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  [[ -n "$opened" && "$opened" -gt 0 ]] || { echo "| $target | connections failed: $(head -c 200 "$work/idle.out") | | |"; continue; }
+  awk -v b="$before" -v a="$after" -v n="$opened" -v t="$target" 'BEGIN {
+    printf "| %s | %.1f MB | %.1f MB (%d open) | %.1f KB |\n", t, b / 1024, a / 1024, n, (a - b) / n }'
+  sleep 2 # the closed connections drain before the next server is measured
 done
