@@ -16,6 +16,8 @@
 #   streaming    100 MB down and up through each proxy with curl: throughput and peak memory
 #   idle         IDLE (10 000) keep-alive TLS connections held open after one request each
 #                (benches/idle_connections.py): the server's resident memory per connection
+#   cold         COLD (100 000) sessions only in the store, the gateway just restarted: the
+#                latency of each session's first request (benches/cold_sessions.*)
 #
 # The session comes from a real sign-in at oidc-provider, driven with curl.
 # Usage: bash benches/load.sh [duration=10s] [connections=32] [rounds=3]
@@ -156,13 +158,20 @@ X-Remote-User = "email"
 X-Remote-Name = "name"
 X-Remote-Groups = "groups"
 TOML
-# Not through `server`: a function run in the background is a subshell, and $! must be the
-# gateway itself, to read its CPU time and to stop it (the same for the IdP above).
-BORDERLESS_LOG=warn taskset -c "$SERVER_CPU" ./target/release/borderless serve --config "$work/gateway.toml" >"$work/gateway.log" 2>&1 &
-gw_pid=$!
-pids+=("$gw_pid")
+start_gateway() { # starts the gateway (its cache empty) and waits until it answers
+  # Not through `server`: a function run in the background is a subshell, and $! must be
+  # the gateway itself, to read its CPU time and to stop it (the same for the IdP above).
+  BORDERLESS_LOG=warn taskset -c "$SERVER_CPU" ./target/release/borderless serve --config "$work/gateway.toml" >>"$work/gateway.log" 2>&1 &
+  gw_pid=$!
+  pids+=("$gw_pid")
+  for _ in $(seq 100); do
+    curl -sk -o /dev/null "https://localhost:$P_GW/.borderless/health" && break
+    sleep 0.1
+  done
+}
+start_gateway
 for _ in $(seq 100); do
-  curl -sk -o /dev/null "https://localhost:$P_GW/.borderless/health" && curl -s -o /dev/null "http://127.0.0.1:$P_IDP/.well-known/openid-configuration" && break
+  curl -s -o /dev/null "http://127.0.0.1:$P_IDP/.well-known/openid-configuration" && break
   sleep 0.1
 done
 
@@ -348,4 +357,28 @@ for target in nginx borderless; do
   awk -v b="$before" -v a="$after" -v n="$opened" -v t="$target" 'BEGIN {
     printf "| %s | %.1f MB | %.1f MB (%d open) | %.1f KB |\n", t, b / 1024, a / 1024, n, (a - b) / n }'
   sleep 2 # the closed connections drain before the next server is measured
+done
+
+# Session cache misses: COLD sessions only in the store (copies of the real one, so one
+# user), the gateway restarted with an empty cache, then each session's first request.
+COLD="${COLD:-100000}"
+python3 benches/cold_sessions.py "$work/bench.db" "$COLD" "$work/cookies.txt" >/dev/null
+kill "$gw_pid" && wait "$gw_pid" 2>/dev/null || true
+start_gateway
+echo
+echo "First request of each of $COLD sessions only in the store (SQLite), gateway just restarted (wrk -t1 -s benches/cold_sessions.lua):"
+echo
+echo "| connections | first requests | p50 | p90 | p99 | non-2xx |"
+echo "|---:|---:|---:|---:|---:|---:|"
+# wrk runs for its whole -d even after the script stopped it: long enough for half the
+# cookies at 4 000 requests/s or more.
+half=$((COLD / 2))
+head -n "$half" "$work/cookies.txt" >"$work/cookies-a.txt"
+tail -n +"$((half + 1))" "$work/cookies.txt" >"$work/cookies-b.txt"
+for run in "32 a" "4 b"; do
+  read -r conns part <<<"$run"
+  out=$(load wrk -t1 -c"$conns" -d"$((half / 4000 + 2))s" --latency -s benches/cold_sessions.lua "https://127.0.0.1:$P_GW/" -- "$work/cookies-$part.txt" "localhost:$P_GW")
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$conns" "$(awk '/requests in/ { print $1 }' <<<"$out")" \
+    "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "90%" { print $2 }' <<<"$out")" \
+    "$(awk '$1 == "99%" { print $2 }' <<<"$out")" "$(awk '/Non-2xx/ { print $5 }' <<<"$out" | grep . || echo 0)"
 done
