@@ -54,6 +54,11 @@ impl Db {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A ping per acquire is a round trip to the connection's worker thread for
+            // SQLite, which has no network to lose; a session cache miss paid it on every
+            // read (docs/benchmarks.md). PostgreSQL keeps it: a server restart leaves dead
+            // connections in the pool.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
