@@ -203,6 +203,12 @@ tck=$(getconf CLK_TCK)
 cpu_of() { awk -v t="$tck" '{ printf "%.3f\n", ($14 + $15) / t }' "/proc/$1/stat"; }
 nginx_proxy_worker=$(pgrep -P "$(cat "$work/proxy.pid")" | head -1)
 
+front() { # nginx | borderless → port and pid of that server (the gateway may restart)
+  case $1 in
+    nginx) port=$P_NGINX pid=$nginx_proxy_worker ;;
+    borderless) port=$P_GW pid=$gw_pid ;;
+  esac
+}
 wrk_run() { # wrk args... → "rps|p50|p99|non2xx"
   local out
   out=$(load wrk -t1 -c"$CONN" -d"$DUR" --latency "$@")
@@ -283,10 +289,7 @@ echo "| server | handshake | connections/s | server CPU per connection |"
 echo "|---|---|---:|---:|"
 for mode in new reuse; do
   for target in nginx borderless; do
-    case $target in
-      nginx) port=$P_NGINX pid=$nginx_proxy_worker ;;
-      borderless) port=$P_GW pid=$gw_pid ;;
-    esac
+    front "$target"
     before=$(cpu_of "$pid")
     t0=$(date +%s.%N)
     out=$(load openssl s_time -connect "127.0.0.1:$port" -www /.borderless/health -"$mode" -time "$SECS" 2>&1 || true)
@@ -340,10 +343,7 @@ echo "| server | RSS before | RSS with the connections | per connection |"
 echo "|---|---:|---:|---:|"
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 for target in nginx borderless; do
-  case $target in
-    nginx) port=$P_NGINX pid=$nginx_proxy_worker ;;
-    borderless) port=$P_GW pid=$gw_pid ;;
-  esac
+  front "$target"
   before=$(rss_kb "$pid")
   load python3 benches/idle_connections.py "$port" "$IDLE" 60 >"$work/idle.out" 2>&1 &
   holder=$!
