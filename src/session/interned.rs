@@ -6,7 +6,6 @@
 //! names that never repeat. When a set is full, values no session holds any more are
 //! dropped; if it is still full, the value is returned unshared (correct, only larger).
 
-use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -25,15 +24,14 @@ impl<T: ?Sized + Hash + Eq> Interner<T> {
         }
     }
 
-    /// The shared copy of `value`; `make` makes it on first use.
-    pub fn get<Q>(&self, value: &Q, make: impl FnOnce() -> Arc<T>) -> Arc<T>
+    /// The shared copy of `value`, copied in on first use.
+    pub fn get(&self, value: &T) -> Arc<T>
     where
-        Arc<T>: Borrow<Q>,
-        Q: ?Sized + Hash + Eq,
+        for<'a> Arc<T>: From<&'a T>,
     {
         self.with_set(|set| match set.get(value) {
             Some(shared) => shared.clone(),
-            None => keep(set, make()),
+            None => keep(set, Arc::from(value)),
         })
     }
 
@@ -74,11 +72,11 @@ fn keep<T: ?Sized + Hash + Eq>(set: &mut HashSet<Arc<T>>, fresh: Arc<T>) -> Arc<
 }
 
 /// Provider ids and issuers.
-pub static STRINGS: Interner<str> = Interner::new();
+static STRINGS: Interner<str> = Interner::new();
 
 /// A string shared by every session that has it.
 pub fn intern(s: &str) -> Arc<str> {
-    STRINGS.get(s, || Arc::from(s))
+    STRINGS.get(s)
 }
 
 #[cfg(test)]
@@ -88,7 +86,7 @@ mod tests {
     #[test]
     fn equal_values_share_one_copy_and_the_set_stays_bounded() {
         let set: Interner<str> = Interner::new();
-        let get = |s: &str| set.get(s, || Arc::from(s));
+        let get = |s: &str| set.get(s);
         let a = get("https://login.fabrikam.example");
         let b = get("https://login.fabrikam.example");
         assert!(Arc::ptr_eq(&a, &b));
