@@ -33,11 +33,14 @@ ROUNDS="${3:-3}"
 SECS="${DUR%s}"
 SERVER_CPU="${SERVER_CPU:-1}"
 LOAD_CPU="${LOAD_CPU:-0}"
-P_UP=18081 P_NGINX=18443 P_GW=18444 P_IDP=18400
+P_UP=18081 P_NGINX=18443 P_GW=18444 P_APACHE=18445 P_IDP=18400
 
-for tool in wrk nginx h2load curl openssl node taskset; do
-  command -v "$tool" >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light nghttp2-client curl openssl util-linux >/dev/null
+for tool in wrk nginx h2load curl openssl node taskset apache2; do
+  command -v "$tool" >/dev/null && [[ -f /usr/lib/apache2/modules/mod_auth_openidc.so ]] || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light nghttp2-client \
+      curl openssl util-linux apache2 libapache2-mod-auth-openidc >/dev/null
+    # Debian starts the packaged site on port 80; the benchmark runs its own instance.
+    { systemctl stop apache2 || apachectl stop; } >/dev/null 2>&1 || true
     break
   }
 done
@@ -53,6 +56,7 @@ cleanup() {
   fi
   kill "${pids[@]}" 2>/dev/null || true
   for p in "$work"/*.pid; do [[ -f "$p" ]] && kill "$(cat "$p")" 2>/dev/null; done
+  sleep 0.5 # Apache removes its pid file and shared memory as it stops
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,10 +117,71 @@ nginx_conf proxy "
 server nginx -c "$work/upstream.conf" -p "$work"
 server nginx -c "$work/proxy.conf" -p "$work"
 
+# Apache + mod_auth_openidc, the identity-aware peer: one process (mpm_event, threads), TLS
+# 1.2 + 1.3 with the same certificate, sessions in shared memory, claims passed as headers
+# to the same upstream over a keep-alive pool.
+mkdir -p "$work/apache-run"
+cat >"$work/apache.conf" <<APACHE
+ServerRoot /etc/apache2
+ServerName localhost
+PidFile $work/apache.pid
+ErrorLog $work/apache-error.log
+LogLevel warn
+DefaultRuntimeDir $work/apache-run
+Mutex file:$work/apache-run default
+User www-data
+Group www-data
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
+LoadModule socache_shmcb_module /usr/lib/apache2/modules/mod_socache_shmcb.so
+LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so
+LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
+LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
+LoadModule auth_openidc_module /usr/lib/apache2/modules/mod_auth_openidc.so
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 64
+MaxRequestWorkers 64
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 60
+Listen 127.0.0.1:$P_APACHE
+SSLSessionCache shmcb:$work/apache-run/ssl_scache(512000)
+<VirtualHost 127.0.0.1:$P_APACHE>
+  SSLEngine on
+  SSLProtocol -all +TLSv1.2 +TLSv1.3
+  SSLCertificateFile $work/certs/gateway.crt
+  SSLCertificateKeyFile $work/certs/gateway.key
+  OIDCProviderMetadataURL http://127.0.0.1:$P_IDP/.well-known/openid-configuration
+  OIDCClientID apache
+  OIDCClientSecret apache-secret
+  OIDCRedirectURI https://localhost:$P_APACHE/redirect_uri
+  OIDCCryptoPassphrase bench-passphrase
+  OIDCScope "openid email profile"
+  OIDCPKCEMethod S256
+  OIDCRemoteUserClaim email
+  OIDCPassClaimsAs headers
+  OIDCSessionInactivityTimeout 3600
+  <Location />
+    AuthType openid-connect
+    Require valid-user
+  </Location>
+  ProxyPass /redirect_uri !
+  ProxyPass / http://127.0.0.1:$P_UP/ keepalive=On
+</VirtualHost>
+APACHE
+chown www-data "$work/apache-run"
+
 taskset -c "$LOAD_CPU" node tests/support/node/oidc-provider.mjs "{
   \"port\": $P_IDP, \"keepAlive\": true,
   \"clients\": [{ \"client_id\": \"bench\", \"client_secret\": \"bench-secret\",
     \"redirect_uris\": [\"https://localhost:$P_GW/.borderless/callback/bench\"],
+    \"grant_types\": [\"authorization_code\"], \"response_types\": [\"code\"] },
+    { \"client_id\": \"apache\", \"client_secret\": \"apache-secret\",
+    \"redirect_uris\": [\"https://localhost:$P_APACHE/redirect_uri\"],
     \"grant_types\": [\"authorization_code\"], \"response_types\": [\"code\"] }],
   \"accounts\": { \"bench\": { \"email\": \"bench@partner.test\", \"email_verified\": true, \"name\": \"Bench User\", \"groups\": [\"a\", \"b\"] } }
 }" >/dev/null 2>&1 &
@@ -175,25 +240,45 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-# A real sign-in: gateway → oidc-provider login form → consent → back with a session cookie.
-jar="$work/jar"
+server apache2 -f "$work/apache.conf" -k start
+for _ in $(seq 100); do
+  [[ -s "$work/apache.pid" ]] && break
+  sleep 0.1
+done
+
+# A real sign-in at each identity-aware front: its page → oidc-provider login form → consent
+# → back at the front with its session cookie.
 idp="http://127.0.0.1:$P_IDP"
-page=$(curl -sk -c "$jar" -b "$jar" -L "https://localhost:$P_GW/")
 form_action() { # absolute URL of the first form's action on an oidc-provider page
   local a
   a=$(grep -o 'action="[^"]*"' <<<"$1" | head -1 | cut -d'"' -f2)
   [[ "$a" == http* ]] && echo "$a" || echo "$idp$a"
 }
-page=$(curl -sk -c "$jar" -b "$jar" -L "$(form_action "$page")" -d prompt=login -d login=bench -d password=x)
-curl -sk -c "$jar" -b "$jar" -L -o /dev/null "$(form_action "$page")" -d prompt=consent
-cookie=$(awk '$6 == "__Host-borderless_session" { print $7 }' "$jar" | head -1)
-[[ -n "$cookie" ]] || { echo "sign-in for the benchmark failed" >&2; exit 1; }
-check=$(curl -sk -o /dev/null -w '%{http_code}' -H "Cookie: __Host-borderless_session=$cookie" "https://localhost:$P_GW/")
-[[ "$check" == 200 ]] || { echo "session check returned $check" >&2; exit 1; }
+sign_in() { # front URL, cookie name → that cookie's value after a sign-in as "bench"
+  local jar="$work/jar-$2" page
+  page=$(curl -sk -c "$jar" -b "$jar" -L "$1")
+  page=$(curl -sk -c "$jar" -b "$jar" -L "$(form_action "$page")" -d prompt=login -d login=bench -d password=x)
+  curl -sk -c "$jar" -b "$jar" -L -o /dev/null "$(form_action "$page")" -d prompt=consent
+  awk -v n="$2" '$6 == n { print $7 }' "$jar" | head -1
+}
+expect_200() { # URL, cookie header → fails the benchmark unless the front lets the session in
+  local code
+  code=$(curl -sk -o /dev/null -w '%{http_code}' -H "$2" "$1")
+  [[ "$code" == 200 ]] || { echo "session check at $1 returned $code" >&2; exit 1; }
+}
+cookie=$(sign_in "https://localhost:$P_GW/" __Host-borderless_session)
+[[ -n "$cookie" ]] || { echo "sign-in at the gateway failed" >&2; exit 1; }
+session_cookie="Cookie: __Host-borderless_session=$cookie"
+expect_200 "https://localhost:$P_GW/" "$session_cookie"
+apache_cookie=$(sign_in "https://localhost:$P_APACHE/" mod_auth_openidc_session)
+[[ -n "$apache_cookie" ]] || { echo "sign-in at Apache failed; its log ends:" >&2; tail -5 "$work/apache-error.log" >&2; exit 1; }
+apache_cookie="Cookie: mod_auth_openidc_session=$apache_cookie"
+expect_200 "https://localhost:$P_APACHE/" "$apache_cookie"
 
 if [[ "${HOLD:-0}" == 1 ]]; then # keep everything running, to profile by hand
   echo "gateway pid $gw_pid on https://127.0.0.1:$P_GW (Host: localhost:$P_GW), nginx on $P_NGINX, upstream on $P_UP"
-  echo "Cookie: __Host-borderless_session=$cookie"
+  echo "Apache + mod_auth_openidc on https://localhost:$P_APACHE, $apache_cookie"
+  echo "$session_cookie"
   sleep infinity
   exit 0
 fi
@@ -229,29 +314,25 @@ names=(
   "keep-alive: nginx proxy_pass (TLS 1.3)"
   "keep-alive: borderless, auth off"
   "keep-alive: borderless, valid session"
+  "keep-alive: Apache + mod_auth_openidc, valid session"
   "HTTP/2 100 streams: nginx proxy_pass"
   "HTTP/2 100 streams: borderless, valid session"
 )
-session_cookie="Cookie: __Host-borderless_session=$cookie"
 scenario() { # index → one run's result
   case "$1" in
     0) wrk_run "http://127.0.0.1:$P_UP/" ;;
     1) wrk_run "https://127.0.0.1:$P_NGINX/" ;;
     2) wrk_run -H "Host: open.localhost:$P_GW" "https://127.0.0.1:$P_GW/" ;;
     3) wrk_run -H "Host: localhost:$P_GW" -H "$session_cookie" "https://127.0.0.1:$P_GW/" ;;
-    4) h2_run "https://127.0.0.1:$P_NGINX/" ;;
-    5) h2_run -H ":authority: localhost:$P_GW" -H "cookie: __Host-borderless_session=$cookie" "https://127.0.0.1:$P_GW/" ;;
+    4) wrk_run -H "Host: localhost:$P_APACHE" -H "$apache_cookie" "https://127.0.0.1:$P_APACHE/" ;;
+    5) h2_run "https://127.0.0.1:$P_NGINX/" ;;
+    6) h2_run -H ":authority: localhost:$P_GW" -H "cookie: __Host-borderless_session=$cookie" "https://127.0.0.1:$P_GW/" ;;
   esac
 }
 all="$work/rounds.txt"
 : >"$all"
-for i in 0 1 2 3; do # warm-up: pools, caches
-  case $i in
-    0) load wrk -t1 -c"$CONN" -d2s "http://127.0.0.1:$P_UP/" >/dev/null ;;
-    1) load wrk -t1 -c"$CONN" -d2s "https://127.0.0.1:$P_NGINX/" >/dev/null ;;
-    2) load wrk -t1 -c"$CONN" -d2s -H "Host: open.localhost:$P_GW" "https://127.0.0.1:$P_GW/" >/dev/null ;;
-    3) load wrk -t1 -c"$CONN" -d2s -H "Host: localhost:$P_GW" -H "$session_cookie" "https://127.0.0.1:$P_GW/" >/dev/null ;;
-  esac
+for i in 0 1 2 3 4; do # warm-up: pools, caches, Apache's threads
+  DUR=2s scenario "$i" >/dev/null
 done
 for round in $(seq "$ROUNDS"); do
   for i in "${!names[@]}"; do
@@ -273,7 +354,7 @@ echo "|---|---:|---:|---:|---:|---:|---|"
 for i in "${!names[@]}"; do
   IFS='|' read -r rps p50 p99 bad <<<"$(median_row "$i")"
   peer=$(rps_of 1)
-  ((i >= 4)) && peer=$(rps_of 4)
+  ((i >= 5)) && peer=$(rps_of 5)
   ratio=$(awk -v a="$rps" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
   ((i == 0)) && ratio="-"
   rounds=$(awk -F'|' -v i="$i" '$2 == i { printf "%s%.0f", sep, $3; sep = ", " }' "$all")
