@@ -64,6 +64,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Gateway>> {
         runtime: ArcSwap::from_pointee(runtime),
         sessions: Arc::new(sessions),
         access: admission::AccessCache::new(directory.clone()),
+        policy_audit: Default::default(),
         directory,
         flows,
         metrics: metrics::Metrics::new(),

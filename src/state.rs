@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rand::RngCore;
 
-use crate::admission::{AccessCache, Admission, Gate, Refusal, Step};
+use crate::admission::{AccessCache, Admission, AppVisit, Gate, PolicyAudit, Refusal, Step};
 use crate::assertion::AssertionSigner;
 use crate::config::Config;
 use crate::directory::Directory;
@@ -50,6 +50,24 @@ impl Runtime {
     /// The client's address: the peer, or behind trusted proxies the hop they vouch for.
     pub fn client_ip(&self, headers: &http::HeaderMap, ctx: &RequestCtx) -> std::net::IpAddr {
         crate::proxy::forwarded::client_ip(headers, ctx.peer.ip(), &self.config.trusted_proxies)
+    }
+
+    /// A request to `app` as Conditional Access sees it: the client's address and platform.
+    pub fn visit<'a>(
+        &self,
+        app: &'a crate::config::AppConfig,
+        headers: &http::HeaderMap,
+        ctx: &RequestCtx,
+    ) -> AppVisit<'a> {
+        AppVisit {
+            app,
+            ip: self.client_ip(headers, ctx),
+            platform: crate::policy::Platform::from_user_agent(
+                headers
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+        }
     }
 
     pub fn build(config: Arc<Config>, dir: &Directory) -> anyhow::Result<Self> {
@@ -121,6 +139,8 @@ pub struct Gateway {
     pub sessions: Arc<SessionManager>,
     pub directory: Directory,
     pub access: AccessCache,
+    /// Which Conditional Access decisions were audited lately.
+    pub policy_audit: PolicyAudit,
     /// Sign-ins between two requests: waiting for the IdP, for consent, for a handoff.
     pub flows: Flows,
     pub metrics: Metrics,
@@ -149,16 +169,17 @@ impl Gateway {
             router: &rt.router,
             dir: &self.directory,
             access: &self.access,
+            policy_audit: &self.policy_audit,
         }
     }
 
-    /// The one lookup of the session a request carries, and whether it may go on (to `app`,
+    /// The one lookup of the session a request carries, and whether it may go on (to an app,
     /// or just stay signed in). Every handler that reads the session cookie comes here.
     pub async fn session_check(
         &self,
         rt: &Runtime,
         headers: &http::HeaderMap,
-        app: Option<&crate::config::AppConfig>,
+        app: Option<AppVisit<'_>>,
     ) -> Result<SessionCheck, GatewayError> {
         let Some(raw) = crate::web::cookies::value(headers, &rt.cookies.session) else {
             return Ok(SessionCheck::None { had_cookie: false });
@@ -169,13 +190,13 @@ impl Gateway {
         self.continue_session(rt, id, app).await
     }
 
-    /// Whether the session `id` may go on (to `app`, or just stay signed in): asked for every
-    /// request, and again for an open WebSocket tunnel while it lasts.
+    /// Whether the session `id` may go on (to an app, or just stay signed in): asked for
+    /// every request, and again for an open WebSocket tunnel while it lasts.
     pub async fn continue_session(
         &self,
         rt: &Runtime,
         id: SessionId,
-        app: Option<&crate::config::AppConfig>,
+        app: Option<AppVisit<'_>>,
     ) -> Result<SessionCheck, GatewayError> {
         let Some(session) = self.sessions.get(&id).await? else {
             return Ok(SessionCheck::None { had_cookie: true });

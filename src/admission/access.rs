@@ -1,6 +1,6 @@
 //! What the admission decision needs to know about a user on every request — whether they
-//! still exist, are enabled and unexpired, which identity is pinned to them and which apps
-//! they are assigned — cached so the data plane never reads the database per request.
+//! still exist, are enabled and unexpired, which identity is pinned to them, which apps
+//! they are assigned and, for Conditional Access, their kind, address and groups — cached so the data plane never reads the database per request.
 //! Entries are dropped when the revocation feed names the user (assignment or membership
 //! change, removal, disable, expiry, reset) and expire after a minute in any case.
 
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{Directory, DirectoryError, UserType};
+use crate::policy::UserKind;
 
 /// A user's state as the data plane sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,11 @@ pub struct UserAccess {
     pub pinned: Option<(String, String)>,
     /// App ids assigned directly or through a group.
     pub assigned: Vec<String>,
+    pub kind: UserKind,
+    /// Lower-case.
+    pub mail: String,
+    /// Names of the groups the user is in.
+    pub groups: Vec<String>,
 }
 
 pub struct AccessCache {
@@ -72,10 +78,18 @@ async fn load(dir: &Directory, user_id: &str) -> Result<Option<UserAccess>, Dire
         return Ok(None);
     };
     let assigned = dir.assigned_apps(user_id).await?;
+    let groups = dir.group_names_of(user_id).await?;
     Ok(Some(UserAccess {
         disabled: user.disabled,
         expires_at: user.expires_at,
         pinned: user.issuer.zip(user.subject),
         assigned,
+        // Every guest today came through an invitation; self-service sign-up adds the other.
+        kind: match user.user_type {
+            UserType::Member => UserKind::Member,
+            UserType::Guest => UserKind::InvitedGuest,
+        },
+        mail: user.mail.to_ascii_lowercase(),
+        groups,
     }))
 }

@@ -11,11 +11,13 @@
 //! SignedIn ──▶ pinned user? ─ verified email = invited? ─ just-in-time invitation? ─ members IdP?
 //! Accept   ──▶ the same checks again, then the atomic redemption
 //! Continue ──▶ user exists, enabled, unexpired, identity still pinned ─ app: IdP allowed, assigned
+//!              ─ partner settings and Conditional Access policies (`conditional`)
 //! ```
 //! `Continue` runs on every proxied request from [`access::AccessCache`] (no database read
 //! per request); the revocation feed invalidates it.
 
 pub mod access;
+pub mod conditional;
 mod refusal;
 
 use url::Url;
@@ -28,6 +30,7 @@ use crate::proxy::route::Router;
 use crate::session::Session;
 use crate::web::return_to;
 pub use access::{AccessCache, UserAccess};
+pub use conditional::{AppVisit, PolicyAudit};
 pub use refusal::Refusal;
 
 /// Where in the sign-in plane (or the data plane) the decision is asked for.
@@ -47,11 +50,11 @@ pub enum Step<'a> {
         identity: &'a Identity,
         invitation_id: &'a str,
     },
-    /// A session wants to go on: to `app` (a proxied request), or just to stay signed in
+    /// A session wants to go on: to an app (a proxied request), or just to stay signed in
     /// (`None`: handoff, "already signed in", My apps).
     Continue {
         session: &'a Session,
-        app: Option<&'a AppConfig>,
+        app: Option<AppVisit<'a>>,
     },
 }
 
@@ -75,6 +78,7 @@ pub struct Gate<'a> {
     pub router: &'a Router,
     pub dir: &'a Directory,
     pub access: &'a AccessCache,
+    pub policy_audit: &'a PolicyAudit,
 }
 
 impl Gate<'_> {
@@ -262,11 +266,27 @@ impl Gate<'_> {
     async fn continue_session(
         &self,
         session: &Session,
-        app: Option<&AppConfig>,
+        visit: Option<AppVisit<'_>>,
         now: i64,
     ) -> Result<Decision, DirectoryError> {
         let user = self.access.user(session.user_key()).await?;
-        Ok(may_continue(user.as_ref().as_ref(), session, app, now).map(|()| Admission::Continue))
+        let user = user.as_ref().as_ref();
+        if let Err(r) = may_continue(user, session, visit.map(|v| v.app), now) {
+            return Ok(Err(r));
+        }
+        Ok(match (visit, user) {
+            (Some(visit), Some(user)) => conditional::check(
+                self.config,
+                self.dir,
+                self.policy_audit,
+                user,
+                session,
+                visit,
+                now,
+            )
+            .map(|()| Admission::Continue),
+            _ => Ok(Admission::Continue),
+        })
     }
 
     /// Whether `inv` can still be redeemed: the link, the invitee, the domain lists and the

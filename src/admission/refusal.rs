@@ -57,6 +57,28 @@ pub enum Refusal {
     NotAssigned {
         app: String,
     },
+    /// The guest's partner settings refuse them (inbound blocked, or this app or their
+    /// groups not among those the partner's users may reach).
+    PartnerBlocked {
+        app: String,
+        partner: String,
+    },
+    /// A Conditional Access policy blocks this request.
+    PolicyBlocked {
+        app: String,
+        policies: Vec<String>,
+    },
+    /// A policy's sign-in frequency or session lifetime has passed.
+    SignInAgain {
+        app: String,
+    },
+    /// A policy asks for MFA of at least `strength` that this session does not have, and the
+    /// gateway cannot yet perform it for the user.
+    MfaRequired {
+        app: String,
+        strength: &'static str,
+        policies: Vec<String>,
+    },
 }
 
 impl Refusal {
@@ -80,6 +102,10 @@ impl Refusal {
             Self::RedirectNotAllowed => "redirect_not_allowed",
             Self::IdpNotAllowed { .. } => "idp_not_allowed",
             Self::NotAssigned { .. } => "not_assigned",
+            Self::PartnerBlocked { .. } => "partner_blocked",
+            Self::PolicyBlocked { .. } => "policy_blocked",
+            Self::SignInAgain { .. } => "sign_in_again",
+            Self::MfaRequired { .. } => "mfa_required",
         }
     }
 
@@ -94,7 +120,11 @@ impl Refusal {
     pub fn ends_session(&self) -> bool {
         matches!(
             self,
-            Self::UserDisabled | Self::UserExpired | Self::UserRemoved | Self::IdentityChanged
+            Self::UserDisabled
+                | Self::UserExpired
+                | Self::UserRemoved
+                | Self::IdentityChanged
+                | Self::SignInAgain { .. }
         )
     }
 
@@ -115,7 +145,12 @@ impl Refusal {
             Self::LinkExpired => "This invitation has expired",
             Self::DomainBlocked { .. } => "Your organisation is not allowed",
             Self::RedirectNotAllowed => "This invitation no longer leads anywhere",
-            Self::IdpNotAllowed { .. } | Self::NotAssigned { .. } => "You do not have access",
+            Self::IdpNotAllowed { .. } | Self::NotAssigned { .. } | Self::PartnerBlocked { .. } => {
+                "You do not have access"
+            }
+            Self::PolicyBlocked { .. } => "Access blocked by policy",
+            Self::SignInAgain { .. } => "Sign in again",
+            Self::MfaRequired { .. } => "Multi-factor authentication required",
         }
     }
 
@@ -176,6 +211,29 @@ impl Refusal {
             }
             Self::NotAssigned { app } => format!(
                 "You do not have access to {app}. Ask the person who invited you, or the app's owner, to assign it to you."
+            ),
+            Self::PartnerBlocked { app, partner } => format!(
+                "{org}'s settings for {partner} do not allow you to reach {app}. Ask your contact at {org} if you need it."
+            ),
+            Self::PolicyBlocked { app, policies } => format!(
+                "{org}'s access policy ({}) does not allow you to reach {app} from here. Ask your contact at {org}, and give them the request id below.",
+                policies.join(", ")
+            ),
+            Self::SignInAgain { app } => format!(
+                "{org} asks you to sign in again to keep using {app}. Open the application again to sign in."
+            ),
+            Self::MfaRequired {
+                app,
+                strength,
+                policies,
+            } => format!(
+                "{app} requires {} ({org}'s policy: {}). Your sign-in did not include one that {org} accepts. Ask your contact at {org}, and give them the request id below.",
+                if *strength == "phishing_resistant" {
+                    "a phishing-resistant second factor (a passkey)"
+                } else {
+                    "a second factor"
+                },
+                policies.join(", ")
             ),
         }
     }

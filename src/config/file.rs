@@ -34,6 +34,15 @@ pub struct FileConfig {
     pub redemption: RedemptionSection,
     #[serde(default, rename = "partner")]
     pub partners: Vec<PartnerSection>,
+    /// Partner settings for every guest no `[[partner]]` matches.
+    #[serde(default)]
+    pub partner_default: PartnerDefaultSection,
+    /// Named locations Conditional Access policies refer to.
+    #[serde(default, rename = "location")]
+    pub locations: Vec<LocationSection>,
+    /// Conditional Access policies.
+    #[serde(default, rename = "policy")]
+    pub policies: Vec<PolicySection>,
 }
 
 /// Entra's "invitation redemption order": the primary providers, in order, and a fallback.
@@ -47,17 +56,143 @@ pub struct RedemptionSection {
     pub fallback: Option<String>,
 }
 
-/// A partner organisation: its email domains and the providers its users are sent to.
+/// A partner organisation: its email domains and the providers its users are sent to, and
+/// its cross-tenant access settings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerSection {
     pub name: Option<String>,
+    #[serde(default)]
     pub domains: Vec<String>,
+    /// IdP issuers whose users belong to this partner, whatever their address.
+    #[serde(default)]
+    pub issuers: Vec<String>,
     /// IdP ids in order: the first one the app admits is where the partner's users go.
     #[serde(default)]
     pub providers: Vec<String>,
     /// An `email_passcode` IdP, or `"none"` [default: `[redemption] fallback`].
     pub fallback: Option<String>,
+    // Cross-tenant inbound settings; each one left out is `[partner_default]`'s.
+    pub inbound: Option<PartnerInbound>,
+    pub apps: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+    pub mfa_trust: Option<MfaTrustSection>,
+}
+
+/// Cross-tenant inbound settings for guests no `[[partner]]` matches, and the defaults of
+/// those a partner entry leaves out.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerDefaultSection {
+    /// `allow` or `block` [default: allow].
+    pub inbound: Option<PartnerInbound>,
+    /// App ids the partner's users may reach [default: all].
+    pub apps: Option<Vec<String>>,
+    /// Directory groups (by name) a partner's user must be in, one of them, to reach any app.
+    pub groups: Option<Vec<String>>,
+    /// The partner's claims that count as MFA here [default: none, whatever they say].
+    pub mfa_trust: Option<MfaTrustSection>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerInbound {
+    Allow,
+    Block,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaTrustSection {
+    /// OIDC `amr` values, e.g. `["mfa", "hwk"]`.
+    pub amr: Vec<String>,
+    /// OIDC `acr` values.
+    pub acr: Vec<String>,
+    /// SAML `AuthnContextClassRef` values.
+    pub authn_context: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationSection {
+    pub name: String,
+    /// IPv4 and IPv6 addresses and CIDR ranges.
+    pub ranges: Vec<String>,
+}
+
+/// One Conditional Access policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    pub name: String,
+    #[serde(default)]
+    pub state: PolicyState,
+    /// `all`, `guests`, `invited_guests`, `self_service_guests`, `members`, addresses, user ids.
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub exclude_users: Vec<String>,
+    /// Directory group names.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub exclude_groups: Vec<String>,
+    /// `[[partner]]` names.
+    #[serde(default)]
+    pub partners: Vec<String>,
+    #[serde(default)]
+    pub exclude_partners: Vec<String>,
+    /// `all` or app ids.
+    #[serde(default)]
+    pub apps: Vec<String>,
+    #[serde(default)]
+    pub exclude_apps: Vec<String>,
+    /// `[[location]]` names [default: any location].
+    #[serde(default)]
+    pub locations: Vec<String>,
+    #[serde(default)]
+    pub exclude_locations: Vec<String>,
+    /// `android`, `ios`, `windows`, `macos`, `linux`, `chromeos`, `other` [default: any].
+    #[serde(default)]
+    pub platforms: Vec<String>,
+    #[serde(default)]
+    pub exclude_platforms: Vec<String>,
+    /// IdP ids [default: any].
+    #[serde(default)]
+    pub idps: Vec<String>,
+    #[serde(default)]
+    pub exclude_idps: Vec<String>,
+    /// Refuse access outright; no other control may be set.
+    #[serde(default)]
+    pub block: bool,
+    /// Grant controls: `mfa`, `phishing_resistant`.
+    #[serde(default)]
+    pub require: Vec<String>,
+    /// Whether every control in `require` must be met, or one of them.
+    #[serde(default)]
+    pub require_operator: RequireOperator,
+    /// Re-authenticate after this many seconds since the last sign-in; also how old a
+    /// trusted partner's MFA may be.
+    pub sign_in_frequency_secs: Option<u64>,
+    /// End sessions older than this many seconds.
+    pub session_lifetime_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyState {
+    #[default]
+    On,
+    Off,
+    ReportOnly,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RequireOperator {
+    #[default]
+    All,
+    Any,
 }
 
 /// The organisation as guests see it, and the directory's own settings.

@@ -1,7 +1,7 @@
 //! Configuration: the TOML file format (`file`), the validated runtime config (`runtime`,
 //! which checks the `[gateway]` section and hands each other section to its own module:
-//! `listeners`, `limits`, `session`, `idps`, `apps`, `directory`) and errors that name the
-//! file, line and key (`errors`).
+//! `listeners`, `limits`, `session`, `idps`, `apps`, `directory`, `partners`, `policies`)
+//! and errors that name the file, line and key (`errors`).
 
 mod apps;
 mod directory;
@@ -12,6 +12,7 @@ mod limits;
 mod listeners;
 mod names;
 mod partners;
+mod policies;
 pub mod runtime;
 mod secrets;
 mod session;

@@ -89,8 +89,11 @@ pub(super) fn home_realm(
                 domains.push(d);
             }
         }
-        if p.domains.is_empty() {
-            sink.push(pk.key("domains"), "a partner needs at least one domain");
+        if p.domains.is_empty() && p.issuers.is_empty() {
+            sink.push(
+                pk.key("domains"),
+                "a partner needs at least one domain or issuer",
+            );
         }
         let fallback = match p.fallback.as_deref() {
             None => default_fallback.clone(),

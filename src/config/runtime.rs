@@ -21,7 +21,7 @@ pub use super::names::normalize_authority;
 pub use super::partners::{HomeRealm, Partner, RealmRule};
 pub use super::secrets::Purpose;
 pub use super::session::{AssertionSettings, SessionSettings};
-use super::{apps, directory, idps, limits, listeners, partners, session};
+use super::{apps, directory, idps, limits, listeners, partners, policies, session};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +47,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// Where home-realm discovery sends an address.
     pub home_realm: HomeRealm,
+    /// Partner settings and Conditional Access policies, compiled.
+    pub policies: Arc<crate::policy::PolicySet>,
 }
 
 impl Config {
@@ -131,6 +133,7 @@ pub fn validate_for(
     let idps = idps::idps(&mut sink, &root, &fc.idps, purpose, &resolve);
     let apps = apps::apps(&mut sink, &root, &fc, &limits, &resolve);
     let home_realm = partners::home_realm(&mut sink, &root, &fc.redemption, &fc.partners, &idps);
+    let policies = policies::policy_set(&mut sink, &root, &fc, &apps, &idps);
 
     let public_host = public_url
         .as_ref()
@@ -182,6 +185,7 @@ pub fn validate_for(
         collaboration,
         smtp,
         home_realm,
+        policies: Arc::new(policies),
     })
 }
 

@@ -417,6 +417,20 @@ impl Directory {
             .collect()
     }
 
+    /// The names of the groups a user is a member of; Conditional Access assigns by name.
+    pub async fn group_names_of(&self, user_id: &str) -> Result<Vec<String>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id \
+             WHERE m.user_id = $1 ORDER BY g.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
+            .collect()
+    }
+
     /// Revocation feed entries after `seq`: (seq, user id). The gateway polls this.
     pub async fn revocations_since(&self, seq: i64) -> Result<Vec<(i64, String)>, DirectoryError> {
         let rows = sqlx::query(

@@ -50,7 +50,7 @@ pub struct Authentication {
 }
 
 /// Why partner settings refuse someone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PartnerBlock {
     /// Inbound access from the partner is blocked.
     Inbound,
@@ -60,7 +60,7 @@ pub enum PartnerBlock {
     Group,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Allow,
     PartnerBlocked {
@@ -84,14 +84,14 @@ pub enum Outcome {
 }
 
 /// A report-only policy that applied, and what it would have done.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ReportOnly {
     pub policy: usize,
     pub result: PolicyResult,
 }
 
 /// One policy's verdict on a request it applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PolicyResult {
     Satisfied,
     Block,
@@ -111,7 +111,7 @@ impl PolicyResult {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Decision {
     pub outcome: Outcome,
     /// Empty unless report-only policies applied (then the caller audits them).

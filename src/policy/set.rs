@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::bits::PolicyBits;
 use super::location::NamedLocation;
-use super::partner::Partners;
+use super::partner::{Inbound, Partners};
 use super::platform::Platform;
 use super::{Strength, UserKind};
 
@@ -185,8 +185,13 @@ impl PolicySet {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// Nothing to decide: no policies, and no partner entry restricts anyone. Admission then
+    /// skips gathering the request's facts.
+    pub fn is_inert(&self) -> bool {
         self.policies.is_empty()
+            && std::iter::once(&self.partners.default)
+                .chain(&self.partners.entries)
+                .all(|p| p.inbound == Inbound::Allow && p.apps.is_none() && p.groups.is_none())
     }
 }
 

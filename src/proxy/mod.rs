@@ -38,7 +38,8 @@ pub async fn handle(
         return Err(GatewayError::PayloadTooLarge);
     }
 
-    let session = gw.session_check(rt, req.headers(), Some(app)).await?;
+    let visit = rt.visit(app, req.headers(), ctx);
+    let session = gw.session_check(rt, req.headers(), Some(visit)).await?;
     let public = app.auth == AuthMode::None;
     if let SessionCheck::None { had_cookie } = session
         && !public
@@ -122,7 +123,7 @@ pub async fn handle(
     match client_upgrade {
         Some(client) if upstream::is_switching(&resp) => {
             let upstream_side = hyper::upgrade::on(&mut resp);
-            let watch = session_id.map(|id| tunnel::SessionWatch::new(gw, id, &app.id));
+            let watch = session_id.map(|id| tunnel::SessionWatch::new(gw, id, &visit));
             tunnel::splice(client, upstream_side, watch);
             scrub::scrub_response(resp.headers_mut(), true, rt.gateway_cookies());
         }

@@ -7,15 +7,19 @@ use std::sync::{Arc, Weak};
 
 use hyper_util::rt::TokioIo;
 
+use crate::admission::AppVisit;
+use crate::policy::Platform;
 use crate::revocation_feed::POLL;
 use crate::session::SessionId;
 use crate::state::{Gateway, SessionCheck};
 
-/// The session a tunnel belongs to.
+/// The session a tunnel belongs to, and where the request that opened it came from.
 pub struct SessionWatch {
     pub gateway: Weak<Gateway>,
     pub session: SessionId,
     pub app_id: String,
+    pub ip: std::net::IpAddr,
+    pub platform: Platform,
 }
 
 /// Joins the two upgraded connections once both sides have switched protocols; with a
@@ -68,8 +72,13 @@ async fn session_ended(watch: &SessionWatch) -> &'static str {
         let Some(app) = rt.config.apps.iter().find(|a| a.id == watch.app_id) else {
             return "app removed";
         };
+        let visit = AppVisit {
+            app,
+            ip: watch.ip,
+            platform: watch.platform,
+        };
         match gw
-            .continue_session(&rt, watch.session.clone(), Some(app))
+            .continue_session(&rt, watch.session.clone(), Some(visit))
             .await
         {
             Ok(SessionCheck::Admitted(..)) => {}
@@ -82,11 +91,13 @@ async fn session_ended(watch: &SessionWatch) -> &'static str {
 }
 
 impl SessionWatch {
-    pub fn new(gateway: &Arc<Gateway>, session: SessionId, app_id: &str) -> Self {
+    pub fn new(gateway: &Arc<Gateway>, session: SessionId, visit: &AppVisit<'_>) -> Self {
         Self {
             gateway: Arc::downgrade(gateway),
             session,
-            app_id: app_id.to_string(),
+            app_id: visit.app.id.clone(),
+            ip: visit.ip,
+            platform: visit.platform,
         }
     }
 }

@@ -5,7 +5,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use super::{Choice, page};
-use crate::admission::Step;
+use crate::admission::{Refusal, Step};
 use crate::config::file::AuthMode;
 use crate::error::GatewayError;
 use crate::response::Body;
@@ -43,9 +43,17 @@ pub(super) async fn apps(
             Some(s) => {
                 let step = Step::Continue {
                     session: s,
-                    app: Some(a),
+                    app: Some(rt.visit(a, req.headers(), ctx)),
                 };
-                a.auth == AuthMode::None || gw.gate(rt).admit(step).await?.is_ok()
+                // An app that only asks for one more step (MFA, a fresh sign-in) is listed:
+                // opening it leads there.
+                a.auth == AuthMode::None
+                    || match gw.gate(rt).admit(step).await? {
+                        Ok(_) => true,
+                        Err(r) => {
+                            matches!(r, Refusal::MfaRequired { .. } | Refusal::SignInAgain { .. })
+                        }
+                    }
             }
         };
         if open {
