@@ -28,6 +28,9 @@ pub fn accounts() -> serde_json::Value {
         "dave": { "email": "dave@fabrikam.example", "email_verified": true, "name": "Dave" },
         "erin": { "email": "erin@fabrikam.example", "email_verified": true, "name": "Erin" },
         "owner": { "email": "owner@contoso.example", "email_verified": true, "name": "Olga Owner" },
+        // Partners whose IdP reports its own MFA in `amr` (and Fabrikam's level in `acr`).
+        "frank": { "email": "frank@fabrikam.example", "email_verified": true, "name": "Frank", "amr": ["pwd", "mfa"] },
+        "grace": { "email": "grace@woodgrove.example", "email_verified": true, "name": "Grace", "amr": ["pwd", "mfa"] },
     })
 }
 

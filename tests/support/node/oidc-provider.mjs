@@ -3,8 +3,10 @@
 // Usage: node oidc-provider.mjs '<json settings>'
 //   settings.port          port to listen on (0 = pick one; default 0)
 //   settings.clients       oidc-provider client metadata array
-//   settings.accounts      { "<login>": { email, email_verified, name, groups, ... } }
-//   settings.amr           optional amr array added to ID tokens
+//   settings.accounts      { "<login>": { email, email_verified, name, groups, ... } }; an
+//                          account's `amr` and `acr` are what its sign-in reports in the ID
+//                          token (as a provider does after its own MFA)
+//   settings.amr           optional amr array added to access tokens
 //   settings.keepAlive     keep running when stdin closes (the demo)
 // Prints one JSON line {"issuer": "..."} on stdout once it listens. Exits when stdin closes,
 // so a test that dies never leaves it behind.
@@ -22,7 +24,10 @@ server.listen(settings.port || 0, '127.0.0.1', () => {
     clients: settings.clients || [],
     cookies: { keys: ['borderless-test-cookie-key-0123456789'] },
     claims: {
-      openid: ['sub'],
+      // Every ID token says when and how its user authenticated, as a provider that does
+      // its own MFA would: `auth_time` always, `amr`/`acr` when the account has them.
+      openid: ['sub', 'auth_time', 'amr', 'acr'],
+      amr: null,
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name'],
       groups: ['groups'],
@@ -31,7 +36,7 @@ server.listen(settings.port || 0, '127.0.0.1', () => {
     pkce: { required: () => true },
     features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
     async findAccount(ctx, id) {
-      const known = accounts[id] || { email: `${id}@example.test`, email_verified: true, name: id };
+      const { amr, acr, ...known } = accounts[id] || { email: `${id}@example.test`, email_verified: true, name: id };
       return {
         accountId: id,
         async claims() {
@@ -43,6 +48,15 @@ server.listen(settings.port || 0, '127.0.0.1', () => {
       return settings.amr ? { amr: settings.amr } : undefined;
     },
   });
+  // The login page's result carries the account's authentication methods into the session,
+  // and from there into ID tokens' `amr`, `acr` and `auth_time`.
+  const finish = provider.interactionFinished.bind(provider);
+  provider.interactionFinished = (req, res, result, opts) => {
+    const account = result && result.login && accounts[result.login.accountId];
+    if (account && account.amr) result.login.amr = account.amr;
+    if (account && account.acr) result.login.acr = account.acr;
+    return finish(req, res, result, opts);
+  };
   provider.on('server_error', (ctx, err) => console.error('oidc-provider server_error', err));
   server.on('request', provider.callback());
   process.stdout.write(JSON.stringify({ issuer }) + '\n');
