@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod operator_cli;
 use operator_cli::{
     AssertionKeyCommand, ConfigArg, GroupsCommand, GuestsCommand, InviteArgs, KeysCommand,
+    WhatIfArgs,
 };
 
 // glibc malloc showed up at ~9 % of CPU under load (malloc_consolidate, _int_free);
@@ -57,6 +58,8 @@ enum Command {
         #[command(flatten)]
         common: ConfigArg,
     },
+    /// What the gateway would decide for a user opening an app (Conditional Access what-if).
+    Whatif(Box<WhatIfArgs>),
     /// Print audit events.
     Audit {
         /// 30m, 24h, 7d, a Unix time or YYYY-MM-DD.
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Invite(args) => rt.block_on(operator_cli::invite(*args)),
         Command::Guests { command, common } => rt.block_on(operator_cli::guests(command, common)),
         Command::Groups { command, common } => rt.block_on(operator_cli::groups(command, common)),
+        Command::Whatif(args) => rt.block_on(operator_cli::whatif(*args)),
         Command::Audit {
             since,
             limit,

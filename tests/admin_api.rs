@@ -480,6 +480,7 @@ async fn openapi_document_describes_every_operation() {
         ("/assignments", "post"),
         ("/assignments", "delete"),
         ("/audit", "get"),
+        ("/whatif", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -278,3 +278,254 @@ session_lifetime_secs = 2
         .expect("app");
     expect_refusal(r, 403, "sign_in_again").await;
 }
+
+/// The line of the first line of `toml` that contains `needle` (1-based).
+fn line_of(toml: &str, needle: &str) -> usize {
+    toml.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("`{needle}` not in the config"))
+}
+
+#[test]
+fn policy_mistakes_are_named_by_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ca.toml");
+    let toml = r#"version = 1
+[gateway]
+public_url = "https://login.test"
+[[listener]]
+bind = "127.0.0.1:0"
+redirect_to_https = true
+[[idp]]
+id = "op"
+kind = "oidc"
+issuer = "https://op.example"
+client_id = "c"
+client_secret = "s"
+[[app]]
+id = "hr"
+host = "hr.test"
+upstream = "http://127.0.0.1:9"
+[[partner]]
+name = "fabrikam"
+domains = ["fabrikam.example"]
+issuers = ["not a url"]
+[[location]]
+name = "office"
+ranges = ["10.0.0.0/8", "10.0.0.300"]
+[[policy]]
+name = "typos"
+users = ["guest"]
+apps = ["payroll"]
+locations = ["home"]
+platforms = ["beos"]
+idps = ["google"]
+partners = ["contoso"]
+require = ["sms"]
+[[policy]]
+name = "nothing"
+users = ["all"]
+apps = ["all"]
+[[policy]]
+name = "block and more"
+users = ["all"]
+apps = ["all"]
+block = true
+require = ["mfa"]
+sign_in_frequency_secs = 0
+[[policy]]
+name = "nothing"
+exclude_users = ["all"]
+apps = ["hr"]
+require = ["mfa"]
+"#;
+    std::fs::write(&path, toml).expect("write");
+    common::assert_config_errors(
+        &path,
+        &[
+            (
+                line_of(toml, "not a url"),
+                "partner[0].issuers[0]",
+                "issuer URL",
+            ),
+            (
+                line_of(toml, "10.0.0.300"),
+                "location[0].ranges[1]",
+                "not an IP address",
+            ),
+            (
+                line_of(toml, "\"guest\""),
+                "policy[0].users[0]",
+                "`guest` is not",
+            ),
+            (
+                line_of(toml, "payroll"),
+                "policy[0].apps[0]",
+                "no [[app]] has the id `payroll`",
+            ),
+            (
+                line_of(toml, "\"home\""),
+                "policy[0].locations[0]",
+                "no [[location]] is named `home`",
+            ),
+            (
+                line_of(toml, "beos"),
+                "policy[0].platforms[0]",
+                "unknown platform `beos`",
+            ),
+            (
+                line_of(toml, "\"google\""),
+                "policy[0].idps[0]",
+                "no [[idp]] has the id `google`",
+            ),
+            (
+                line_of(toml, "contoso"),
+                "policy[0].partners[0]",
+                "no [[partner]]",
+            ),
+            (
+                line_of(toml, "\"sms\""),
+                "policy[0].require[0]",
+                "unknown control `sms`",
+            ),
+            (0, "policy[1].require", "the policy has no control"),
+            (
+                0,
+                "policy[2].block",
+                "a blocking policy has no other control",
+            ),
+            (0, "policy[2].sign_in_frequency_secs", "must be more than 0"),
+            (0, "policy[3].name", "another policy is named `nothing`"),
+            (
+                0,
+                "policy[3].exclude_users[0]",
+                "\"all\" cannot be excluded",
+            ),
+            (0, "policy[3].users", "the policy assigns no one"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn whatif_explains_each_policy_from_the_cli_and_the_admin_api() {
+    let mut env = env(r#"
+[[policy]]
+name = "Block loopback for HR"
+state = "report_only"
+users = ["guests"]
+apps = ["hr"]
+locations = ["loopback"]
+block = true
+
+[[policy]]
+name = "MFA for guests"
+users = ["guests"]
+apps = ["all"]
+require = ["mfa"]
+
+[[policy]]
+name = "Members only"
+users = ["members"]
+apps = ["all"]
+block = true
+"#)
+    .await;
+    let (_alice, _) = redeem(&mut env, "alice@fabrikam.example", "alice").await;
+
+    let out = env
+        .cli_json(&[
+            "whatif",
+            "--user",
+            "alice@fabrikam.example",
+            "--app",
+            "hr",
+            "--ip",
+            "127.0.0.1",
+        ])
+        .await;
+    assert_eq!(out["result"], "require_mfa", "{out}");
+    assert_eq!(out["partner"], "fabrikam");
+    assert_eq!(out["locations"][0], "loopback");
+    let verdicts: Vec<_> = out["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .map(|p| {
+            (
+                p["policy"].clone(),
+                p["applies"].clone(),
+                p["result"].clone(),
+                p["notApplied"].clone(),
+            )
+        })
+        .collect();
+    use serde_json::json;
+    assert_eq!(
+        verdicts,
+        vec![
+            (
+                json!("Block loopback for HR"),
+                json!(true),
+                json!("block"),
+                json!(null)
+            ),
+            (
+                json!("MFA for guests"),
+                json!(true),
+                json!("require_mfa"),
+                json!(null)
+            ),
+            (
+                json!("Members only"),
+                json!(false),
+                json!(null),
+                json!("user not included")
+            ),
+        ]
+    );
+    // With the partner's trusted MFA claim the MFA policy is satisfied.
+    let out = env
+        .cli_json(&[
+            "whatif",
+            "--user",
+            "alice@fabrikam.example",
+            "--app",
+            "hr",
+            "--amr",
+            "mfa",
+        ])
+        .await;
+    assert_eq!(out["result"], "allow", "{out}");
+    let out = env
+        .cli(&["whatif", "--user", "nobody@x.example", "--app", "hr"])
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user with the address or id"));
+
+    // The admin API answers the same question.
+    let key = env.admin_key("ops").await;
+    let r = env
+        .gw
+        .client()
+        .post(env.gw.url(common::LOGIN_HOST, "/.borderless/api/v1/whatif"))
+        .bearer_auth(&key)
+        .json(&json!({ "user": "alice@fabrikam.example", "app": "hr", "ip": "127.0.0.1", "platform": "ios" }))
+        .send()
+        .await
+        .expect("whatif");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["result"], "require_mfa");
+    assert_eq!(body["policies"][0]["result"], "block");
+    let r = env
+        .gw
+        .client()
+        .post(env.gw.url(common::LOGIN_HOST, "/.borderless/api/v1/whatif"))
+        .bearer_auth(&key)
+        .json(&json!({ "user": "alice@fabrikam.example", "app": "hr", "platform": "beos" }))
+        .send()
+        .await
+        .expect("whatif");
+    assert_eq!(r.status(), 400);
+}

@@ -99,10 +99,11 @@ pub async fn route(c: Call<'_>) -> ApiResult {
         (Method::POST, ["assignments"]) => assignment(&c, true).await,
         (Method::DELETE, ["assignments"]) => assignment(&c, false).await,
         (Method::GET, ["audit"]) => audit(&c).await,
+        (Method::POST, ["whatif"]) => whatif(&c).await,
         (
             _,
             [
-                "invitations" | "users" | "groups" | "assignments" | "audit",
+                "invitations" | "users" | "groups" | "assignments" | "audit" | "whatif",
                 ..,
             ],
         ) => Err(ApiError::new(
@@ -409,6 +410,21 @@ async fn assignment(c: &Call<'_>, add: bool) -> ApiResult {
         c.gw.access.invalidate(&u).await;
     }
     Ok(no_content())
+}
+
+/// Conditional Access what-if (`POST …/whatif`): the decision for a hypothetical request,
+/// policy by policy.
+async fn whatif(c: &Call<'_>) -> ApiResult {
+    use crate::admission::whatif::{WhatIf, WhatIfError, whatif};
+    let q: WhatIf = c.json()?;
+    match whatif(&c.rt.config, &c.gw.directory, &q).await {
+        Ok(answer) => ok_json(StatusCode::OK, &answer),
+        Err(WhatIfError::Directory(e)) => Err(e.into()),
+        Err(e @ (WhatIfError::UnknownUser(_) | WhatIfError::UnknownApp(_))) => {
+            Err(ApiError::not_found(e.to_string()))
+        }
+        Err(e) => Err(ApiError::bad_request(e.to_string())),
+    }
 }
 
 async fn audit(c: &Call<'_>) -> ApiResult {

@@ -73,7 +73,10 @@ impl AccessCache {
     }
 }
 
-async fn load(dir: &Directory, user_id: &str) -> Result<Option<UserAccess>, DirectoryError> {
+pub(crate) async fn load(
+    dir: &Directory,
+    user_id: &str,
+) -> Result<Option<UserAccess>, DirectoryError> {
     let Some(user) = dir.user(user_id).await? else {
         return Ok(None);
     };

@@ -19,6 +19,7 @@
 pub mod access;
 pub mod conditional;
 mod refusal;
+pub mod whatif;
 
 use url::Url;
 

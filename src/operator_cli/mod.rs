@@ -1,5 +1,5 @@
 //! The operator's directory commands: `invite`, `guests`, `groups`, `audit`, `admin-keys`,
-//! `assertion-key`, one module per command group; this one holds what they share.
+//! `assertion-key`, `whatif`, one module per command group; this one holds what they share.
 //! They open the gateway's database directly (whoever can read it is an administrator), so
 //! they work whether or not a gateway is running; a running gateway sees removals and
 //! disables through the revocation feed within a second.
@@ -10,6 +10,7 @@ mod audit;
 mod groups;
 mod guests;
 mod invite;
+mod whatif;
 
 pub use admin_keys::{KeysCommand, admin_keys};
 pub use assertion_key::{AssertionKeyCommand, assertion_key};
@@ -17,6 +18,7 @@ pub use audit::audit;
 pub use groups::{GroupsCommand, groups};
 pub use guests::{GuestsCommand, guests};
 pub use invite::{InviteArgs, invite};
+pub use whatif::{WhatIfArgs, whatif};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -8,6 +8,7 @@ use super::evaluate::{Authentication, Context, Outcome, PolicyResult, Subject};
 use super::set::PolicySet;
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyVerdict {
     pub policy: String,
     pub state: &'static str,
@@ -21,6 +22,7 @@ pub struct PolicyVerdict {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Explanation {
     /// `allow`, `block`, `partner_blocked`, `sign_in_again`, `require_mfa`,
     /// `require_phishing_resistant`.
