@@ -257,6 +257,22 @@ async fn partner_settings_block_a_partner_and_narrow_another_to_some_apps() {
     assert_eq!(events.len(), 2, "{events:?}");
 }
 
+/// Opens the app as a browser would (following redirects) and returns where it ended up.
+async fn open_app(env: &GuestEnv, browser: &reqwest::Client) -> (url::Url, String) {
+    let r = browser
+        .get(env.gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("app");
+    let at = r.url().clone();
+    (at, r.text().await.expect("page"))
+}
+
+/// At the test IdP's login form (not let through by its single sign-on session).
+fn at_idp_login(at: &url::Url, page: &str) -> bool {
+    at.host_str() == Some("127.0.0.1") && page.contains("name=\"login\"")
+}
+
 #[tokio::test]
 async fn a_session_older_than_the_policys_lifetime_must_sign_in_again() {
     let mut env = env(r#"
@@ -270,13 +286,50 @@ session_lifetime_secs = 2
     let (alice, landed) = redeem(&mut env, "alice@fabrikam.example", "alice").await;
     assert_eq!(landed.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
-    let r = alice
-        .get(env.gw.url(APP_HOST, "/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("app");
-    expect_refusal(r, 403, "sign_in_again").await;
+    let (at, page) = open_app(&env, &alice).await;
+    assert!(
+        at_idp_login(&at, &page),
+        "sent to sign in anew, got {at}:\n{page}"
+    );
+    let r = common::oidc_provider::sign_in(&alice, &env.gw.url(APP_HOST, "/"), "alice").await;
+    assert_eq!(r.status(), 200, "signed in again: {}", r.url());
+}
+
+#[tokio::test]
+async fn sign_in_frequency_forces_a_fresh_authentication_at_the_idp() {
+    let mut env = env(r#"
+[[policy]]
+name = "Re-authenticate often"
+users = ["guests"]
+apps = ["hr"]
+sign_in_frequency_secs = 2
+"#)
+    .await;
+    let (alice, landed) = redeem(&mut env, "alice@fabrikam.example", "alice").await;
+    assert_eq!(landed.status(), 200);
+    let (at, _) = open_app(&env, &alice).await;
+    assert_eq!(at.host_str(), Some(APP_HOST), "within the frequency: in");
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    // The IdP still has its own session for alice: without `prompt=login` it would send her
+    // straight back with the old `auth_time`, and the gateway would loop or let her in.
+    let (at, page) = open_app(&env, &alice).await;
+    assert!(
+        at_idp_login(&at, &page),
+        "the IdP was asked to authenticate again, got {at}:\n{page}"
+    );
+    assert!(
+        at.query().unwrap_or("").contains("prompt=login") || page.contains("name=\"login\""),
+        "{at}"
+    );
+    let r = common::oidc_provider::sign_in(&alice, &env.gw.url(APP_HOST, "/"), "alice").await;
+    assert_eq!(
+        r.status(),
+        200,
+        "in again after a fresh sign-in: {}",
+        r.url()
+    );
+    let (at, _) = open_app(&env, &alice).await;
+    assert_eq!(at.host_str(), Some(APP_HOST));
 }
 
 /// The line of the first line of `toml` that contains `needle` (1-based).
@@ -528,4 +581,33 @@ block = true
         .await
         .expect("whatif");
     assert_eq!(r.status(), 400);
+}
+
+/// A provider that ignores `prompt=login` and answers from an old sign-in (the stand-in
+/// provider, told to state an `auth_time` an hour back): the gateway refuses that sign-in
+/// instead of starting a session the policy refuses at once, which would loop.
+#[tokio::test]
+async fn a_provider_that_does_not_reauthenticate_is_refused_not_looped() {
+    let (gw, idp) = common::with_fake_idp("", |port, echo| {
+        format!(
+            "{}\n[[policy]]\nname = \"hourly\"\nusers = [\"all\"]\napps = [\"all\"]\nsign_in_frequency_secs = 600\n",
+            common::app_toml("hr", APP_HOST, port, echo, "")
+        )
+    })
+    .await;
+    let an_hour_ago = borderless::session::now_unix() - 3600;
+    idp.set(move |s| {
+        s.mutate = Box::new(move |c| {
+            c.insert("auth_time".into(), an_hour_ago.into());
+        })
+    });
+    let r = gw
+        .json_browser()
+        .client
+        .get(gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("app");
+    expect_refusal(r, 403, "not_reauthenticated").await;
+    gw.stop().await;
 }

@@ -68,10 +68,13 @@ pub enum Refusal {
         app: String,
         policies: Vec<String>,
     },
-    /// A policy's sign-in frequency or session lifetime has passed.
+    /// A policy's sign-in frequency or session lifetime has passed: sign in anew.
     SignInAgain {
         app: String,
     },
+    /// A sign-in that had to authenticate the user anew (a policy's sign-in frequency)
+    /// came back with an earlier authentication: the provider did not ask again.
+    NotReauthenticated,
     /// A policy asks for MFA of at least `strength` that this session does not have, and the
     /// gateway cannot yet perform it for the user.
     MfaRequired {
@@ -105,6 +108,7 @@ impl Refusal {
             Self::PartnerBlocked { .. } => "partner_blocked",
             Self::PolicyBlocked { .. } => "policy_blocked",
             Self::SignInAgain { .. } => "sign_in_again",
+            Self::NotReauthenticated => "not_reauthenticated",
             Self::MfaRequired { .. } => "mfa_required",
         }
     }
@@ -150,6 +154,7 @@ impl Refusal {
             }
             Self::PolicyBlocked { .. } => "Access blocked by policy",
             Self::SignInAgain { .. } => "Sign in again",
+            Self::NotReauthenticated => "Your sign-in is too old",
             Self::MfaRequired { .. } => "Multi-factor authentication required",
         }
     }
@@ -221,6 +226,9 @@ impl Refusal {
             ),
             Self::SignInAgain { app } => format!(
                 "{org} asks you to sign in again to keep using {app}. Open the application again to sign in."
+            ),
+            Self::NotReauthenticated => format!(
+                "{org} asks you to sign in again, but your identity provider signed you in from an earlier sign-in. Sign out at your identity provider, then open the application again."
             ),
             Self::MfaRequired {
                 app,

@@ -65,15 +65,21 @@ impl Provider {
 
     /// The authorization request; `state` is the id of the flow that waits for the callback,
     /// `login_hint` the address the guest already typed (OpenID Connect passes it on).
+    ///
+    /// `fresh`: the user must authenticate again at the provider, not ride on its single
+    /// sign-on session (a policy's sign-in frequency has passed). OIDC asks with
+    /// `prompt=login` and `max_age=0`, SAML with `ForceAuthn`; OAuth 2 profiles have no such
+    /// request and are taken as authenticated at the callback.
     pub async fn start(
         &self,
         state: &str,
         login_hint: Option<&str>,
+        fresh: bool,
     ) -> Result<AuthRequest, IdpError> {
         match self {
-            Self::Oidc(p) => p.start(state, login_hint).await,
+            Self::Oidc(p) => p.start(state, login_hint, fresh).await,
             Self::OAuth2(p) => Ok(p.start(state)),
-            Self::Saml(p) => p.start(state).await,
+            Self::Saml(p) => p.start(state, fresh).await,
             Self::Passcode(_) => Err(not_redirect()),
         }
     }

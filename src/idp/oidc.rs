@@ -279,6 +279,7 @@ impl OidcProvider {
         &self,
         state: &str,
         login_hint: Option<&str>,
+        fresh: bool,
     ) -> Result<AuthRequest, IdpError> {
         let d = self.discovered().await?;
         let state = state.to_string();
@@ -302,6 +303,13 @@ impl OidcProvider {
         if let Some(hint) = login_hint {
             // The IdP can skip its own account chooser or address field (OIDC Core 3.1.2.1).
             req = req.add_extra_param("login_hint", hint.to_string());
+        }
+        if fresh {
+            // OIDC Core 3.1.2.1: re-authenticate even with a session at the provider, and
+            // state `auth_time` so the gateway can see that it did.
+            req = req
+                .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+                .set_max_age(std::time::Duration::ZERO);
         }
         let (url, _state, nonce) = req.url();
         Ok(AuthRequest {

@@ -242,7 +242,7 @@ impl SamlProvider {
 
     /// The AuthnRequest over the Redirect binding; `relay_state` is the flow id. The
     /// request's ID travels in `AuthRequest::nonce` and must come back as `InResponseTo`.
-    pub async fn start(&self, relay_state: &str) -> Result<AuthRequest, IdpError> {
+    pub async fn start(&self, relay_state: &str, fresh: bool) -> Result<AuthRequest, IdpError> {
         let idp = self.idp().await?;
         let sp = self.service_provider(idp.descriptor.clone());
         let mut request = sp
@@ -250,7 +250,8 @@ impl SamlProvider {
             .map_err(|e| IdpError::Provider(format!("AuthnRequest: {e}")))?;
         // An NCName: a letter or `_` first.
         request.id = format!("_{}", crate::token::random_token());
-        request.force_authn = None;
+        // ForceAuthn: the IdP must authenticate the user anew, not from its session.
+        request.force_authn = fresh.then_some(true);
         if !self.settings.requested_authn_context.is_empty() {
             request.requested_authn_context = Some(RequestedAuthnContext {
                 authn_context_class_refs: Some(
@@ -681,11 +682,11 @@ mod refresh_tests {
         let p = provider(&url, Duration::from_millis(300)).await;
         let host = |r: AuthRequest| r.url.host_str().unwrap_or("").to_string();
         assert_eq!(
-            host(p.start("s").await.expect("start")),
+            host(p.start("s", false).await.expect("start")),
             "sso-1.partner.example"
         );
         assert_eq!(
-            host(p.start("s").await.expect("start")),
+            host(p.start("s", false).await.expect("start")),
             "sso-1.partner.example"
         );
         assert_eq!(
@@ -695,20 +696,20 @@ mod refresh_tests {
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
-            host(p.start("s").await.expect("start")),
+            host(p.start("s", false).await.expect("start")),
             "sso-2.partner.example"
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         // The IdP is down (503): the last metadata serves.
         assert_eq!(
-            host(p.start("s").await.expect("start")),
+            host(p.start("s", false).await.expect("start")),
             "sso-2.partner.example"
         );
         assert_eq!(hits.load(Ordering::SeqCst), 3);
         // Metadata that fails the checks (no signing certificate) does not replace it.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
-            host(p.start("s").await.expect("start")),
+            host(p.start("s", false).await.expect("start")),
             "sso-2.partner.example"
         );
         assert_eq!(hits.load(Ordering::SeqCst), 4);

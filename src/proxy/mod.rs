@@ -15,6 +15,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 
+use crate::admission::Refusal;
 use crate::config::AppConfig;
 use crate::config::file::AuthMode;
 use crate::error::GatewayError;
@@ -41,11 +42,16 @@ pub async fn handle(
     let visit = rt.visit(app, req.headers(), ctx);
     let session = gw.session_check(rt, req.headers(), Some(visit)).await?;
     let public = app.auth == AuthMode::None;
-    if let SessionCheck::None { had_cookie } = session
-        && !public
-    {
-        // Before the scrub: the answer reads the browser's binding cookie to add to it.
-        return Ok(signin::require_sign_in(rt, &req, ctx, had_cookie));
+    // Before the scrub: the answer reads the browser's binding cookie to add to it.
+    match session {
+        SessionCheck::None { had_cookie } if !public => {
+            return Ok(signin::require_sign_in(rt, &req, ctx, had_cookie, false));
+        }
+        // A policy's sign-in frequency or session lifetime passed: sign in anew.
+        SessionCheck::Refused(Refusal::SignInAgain { .. }) if !public => {
+            return Ok(signin::require_sign_in(rt, &req, ctx, true, true));
+        }
+        _ => {}
     }
 
     // scrub: computed before anything reads identity from the request.

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use super::complete::start_session;
 use super::flow::PendingSignIn;
 use super::{open_steps_cookie, redeem};
-use crate::admission::{Admission, Step};
+use crate::admission::{Admission, Refusal, Step};
 use crate::error::GatewayError;
 use crate::idp::Identity;
 use crate::response::Body;
@@ -64,6 +64,7 @@ pub(super) async fn callback(
                 return_to: &pending.return_to,
                 binding: pending.binding.as_deref(),
                 redeem: pending.redeem.as_deref(),
+                fresh_since: pending.fresh_since,
             };
             proven(gw, rt, ctx, identity, next, &remaining).await
         }
@@ -85,7 +86,12 @@ pub(super) struct Next<'a> {
     pub binding: Option<&'a str>,
     /// The invitation being redeemed, when the sign-in started from a redemption link.
     pub redeem: Option<&'a str>,
+    /// When a fresh authentication was asked for (`PendingSignIn::fresh_since`).
+    pub fresh_since: Option<i64>,
 }
+
+/// How far a provider's clock may lag ours when it says when the user authenticated.
+const AUTH_TIME_SKEW_SECS: i64 = 30;
 
 /// An identity a provider proved (any kind): the admission decision, then a session, the
 /// consent page, or the refusal. `open_flows` are this browser's other open sign-ins,
@@ -98,6 +104,21 @@ pub(super) async fn proven(
     next: Next<'_>,
     open_flows: &[&str],
 ) -> Result<Response<Body>, GatewayError> {
+    // Asked to authenticate the user anew, the provider answered from an earlier sign-in:
+    // a session from it would be refused by the same policy at once, and asking again loop.
+    if let (Some(since), Some(at)) = (next.fresh_since, identity.auth_time)
+        && at < since - AUTH_TIME_SKEW_SECS
+    {
+        tracing::info!(target: "borderless::security", idp = %identity.idp, auth_time = at, "provider did not re-authenticate");
+        let mut resp = rt
+            .refused(Refusal::NotReauthenticated)
+            .into_response(&ctx.request_id);
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            open_steps_cookie(&rt.cookies.flow, open_flows),
+        );
+        return Ok(resp);
+    }
     let step = Step::SignedIn {
         identity: &identity,
         redeem: next.redeem,

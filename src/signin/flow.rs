@@ -67,6 +67,10 @@ pub struct PendingSignIn {
     pub binding: Option<String>,
     /// The invitation being redeemed, when the sign-in started from a redemption link.
     pub redeem: Option<String>,
+    /// When a fresh authentication was asked of the provider (a policy's sign-in
+    /// frequency): the identity must have authenticated since.
+    #[serde(default)]
+    pub fresh_since: Option<i64>,
 }
 
 /// A sign-in at an email passcode provider: first waiting for the address, then for the

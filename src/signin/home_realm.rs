@@ -76,6 +76,9 @@ pub(super) fn page(
     if let Some(b) = &target.binding {
         hidden.push(("b", b.clone()));
     }
+    if target.fresh {
+        hidden.push(("fresh", "1".into()));
+    }
     let d = &rt.config.directory;
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST

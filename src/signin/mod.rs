@@ -153,12 +153,14 @@ pub(super) fn page(rendered: askama::Result<String>) -> Result<Response<Body>, G
     Ok(response::html(StatusCode::OK, rendered?))
 }
 
-/// Response for a request that needs a session it does not have.
+/// Response for a request that needs a session it does not have; `fresh`: the sign-in
+/// must authenticate the user anew at the provider (a policy's sign-in frequency passed).
 pub fn require_sign_in(
     rt: &Runtime,
     req: &Request<Incoming>,
     ctx: &RequestCtx,
     had_cookie: bool,
+    fresh: bool,
 ) -> Response<Body> {
     if !crate::web::request::is_navigation(req) {
         let mut r = GatewayError::Unauthorized.into_response(&ctx.request_id);
@@ -181,6 +183,9 @@ pub fn require_sign_in(
         .public_url
         .join("/.borderless/signin")
         .unwrap_or_else(|_| rt.config.public_url.clone());
+    if fresh {
+        signin_url.query_pairs_mut().append_pair("fresh", "1");
+    }
     let mut resp;
     if rt.is_login_host(&ctx.host) {
         signin_url.query_pairs_mut().append_pair("rd", &original);

@@ -262,6 +262,8 @@ pub(super) async fn verify(
                 return_to: &pending.return_to,
                 binding: pending.binding.as_deref(),
                 redeem: pending.redeem.as_deref(),
+                // A passcode is always a fresh authentication.
+                fresh_since: None,
             };
             return proven(gw, rt, ctx, identity, next, &remaining).await;
         }

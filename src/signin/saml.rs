@@ -158,6 +158,7 @@ async fn finish(
                 return_to: &p.return_to,
                 binding: p.binding.as_deref(),
                 redeem: p.redeem.as_deref(),
+                fresh_since: p.fresh_since,
             },
         ),
         Some(p) => {
@@ -175,6 +176,7 @@ async fn finish(
                 return_to: &default,
                 binding: None,
                 redeem: None,
+                fresh_since: None,
             },
         ),
         None => {

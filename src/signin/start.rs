@@ -27,6 +27,9 @@ pub(super) struct Target {
     pub binding: Option<String>,
     /// A redemption link's secret (for the links on the page) and its invitation's id.
     pub redeem: Option<(String, String)>,
+    /// The user must authenticate again at the provider (`fresh=1`: a policy's sign-in
+    /// frequency passed).
+    pub fresh: bool,
 }
 
 impl Target {
@@ -66,6 +69,7 @@ impl Target {
             return_to,
             binding,
             redeem: redeem.map(|(_, secret, id)| (secret, id)),
+            fresh: q.get("fresh").is_some_and(|f| f == "1"),
         })
     }
 
@@ -81,6 +85,9 @@ impl Target {
         }
         if let Some(hint) = login_hint {
             qs.append_pair("login_hint", hint);
+        }
+        if self.fresh {
+            qs.append_pair("fresh", "1");
         }
         qs.finish()
     }
@@ -126,8 +133,10 @@ pub(super) async fn signin(
         .map_err(|_| GatewayError::BadRequest("a parameter was repeated"))?;
     let target = Target::parse(gw, rt, &q).await?;
 
-    // Already signed in here (and still admitted): no need to visit the IdP again.
+    // Already signed in here (and still admitted): no need to visit the IdP again, unless
+    // a fresh authentication is what was asked for.
     if target.redeem.is_none()
+        && !target.fresh
         && let SessionCheck::Admitted(id, s) = gw.session_check(rt, req.headers(), None).await?
         && (idp.is_none() || idp == Some(&*s.idp))
     {
@@ -159,7 +168,7 @@ pub(super) async fn signin(
     // flow cookie (which lists the sign-ins it has open, one per tab) vouches for it.
     let flow_id = flow::random_token();
     let auth = provider
-        .start(&flow_id, login_hint.as_deref())
+        .start(&flow_id, login_hint.as_deref(), target.fresh)
         .await
         .map_err(|e| {
             gw.metrics.signin(&provider.config().id, "idp_unavailable");
@@ -173,6 +182,7 @@ pub(super) async fn signin(
         return_to: target.return_to,
         binding: target.binding,
         redeem,
+        fresh_since: target.fresh.then(crate::db::now),
     };
     gw.flows
         .put_as(&flow_id, Flow::AwaitingIdp(pending))
