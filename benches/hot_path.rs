@@ -67,6 +67,7 @@ fn session(user_key: &str) -> Session {
         auth_time: now,
         created_at: now,
         expires_at: now + 3600,
+        mfa: None,
     })
 }
 

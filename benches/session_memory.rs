@@ -76,6 +76,7 @@ fn session(i: usize) -> Session {
         auth_time: now,
         created_at: now,
         expires_at: now + 8 * 3600,
+        mfa: None,
     })
 }
 

@@ -46,6 +46,7 @@ fn new_session_for(user_id: &str) -> NewSession {
         auth_time: now,
         created_at: now,
         expires_at: now + 3600,
+        mfa: None,
     }
 }
 
@@ -369,6 +370,22 @@ async fn session_store_round_trips_on_every_backend() {
         s.amr = vec!["pwd".into(), "mfa".into()];
         s.acr = Some("urn:example:silver".into());
         let s = Session::from(s);
+        // MFA the gateway performed survives the store too.
+        let stepped = s.with_mfa(
+            borderless::policy::Strength::PhishingResistant,
+            1_800_000_000,
+        );
+        let stepped_id = borderless::session::SessionId::random();
+        store
+            .insert(stepped_id.key(), &stepped)
+            .await
+            .expect("insert");
+        assert_eq!(
+            store.get(stepped_id.key()).await.expect("get"),
+            Some(stepped),
+            "{backend}"
+        );
+        store.delete(stepped_id.key()).await.expect("delete");
         let id = borderless::session::SessionId::random();
         store.insert(id.key(), &s).await.expect("insert");
         assert_eq!(

@@ -103,8 +103,7 @@ impl<'a> Facts<'a> {
                 auth_time: session.auth_time,
                 session_created: session.created_at,
                 partner_mfa,
-                // The gateway's own TOTP and passkeys come with step-up.
-                gateway_mfa: None,
+                gateway_mfa: session.mfa,
             },
         }
     }

@@ -86,6 +86,12 @@ impl Strength {
             Strength::PhishingResistant => "phishing_resistant",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Strength::Mfa, Strength::PhishingResistant]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
 }
 
 impl fmt::Display for Strength {

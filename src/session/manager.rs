@@ -190,6 +190,7 @@ mod tests {
             auth_time: now,
             created_at: now,
             expires_at: now + expires_in,
+            mfa: None,
         })
     }
 

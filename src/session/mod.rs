@@ -17,6 +17,8 @@ pub use manager::SessionManager;
 pub use packed::{AttributeMap, Attributes, Values};
 pub use store::{SessionStore, SqlSessionStore, StoreError};
 
+use crate::policy::Strength;
+
 /// The opaque 256-bit value in the session cookie. Never logged, never stored as is.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionId([u8; 32]);
@@ -76,6 +78,8 @@ pub struct Session {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    /// MFA the gateway itself performed in this session (step-up): how strong, and when.
+    pub mfa: Option<(Strength, i64)>,
     strings: packed::Packed,
 }
 
@@ -93,6 +97,7 @@ pub struct NewSession {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    pub mfa: Option<(Strength, i64)>,
 }
 
 impl From<NewSession> for Session {
@@ -103,6 +108,7 @@ impl From<NewSession> for Session {
             auth_time: n.auth_time,
             created_at: n.created_at,
             expires_at: n.expires_at,
+            mfa: n.mfa,
             strings: packed::Packed::new(packed::Fields {
                 user_key: &n.user_key,
                 subject: &n.subject,
@@ -144,6 +150,14 @@ impl Session {
     pub fn first(&self, attr: &str) -> Option<&str> {
         self.attributes().first(attr)
     }
+
+    /// The same session with MFA the gateway just performed, for a new id (step-up rotates
+    /// the id, so a cookie captured before the second factor gains nothing from it).
+    pub fn with_mfa(&self, strength: Strength, at: i64) -> Session {
+        let mut s = self.clone();
+        s.mfa = Some((strength, at));
+        s
+    }
 }
 
 impl fmt::Debug for Session {
@@ -159,6 +173,7 @@ impl fmt::Debug for Session {
             .field("auth_time", &self.auth_time)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .field("mfa", &self.mfa)
             .finish()
     }
 }

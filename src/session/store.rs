@@ -7,6 +7,7 @@ use sqlx::{AnyPool, Row};
 use crate::db::{Db, DbError};
 
 use super::{NewSession, Session, SessionKey};
+use crate::policy::Strength;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,7 +68,8 @@ impl SessionStore for SqlSessionStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_key, idp, issuer, subject, attributes, amr, acr, \
-             auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             auth_time, created_at, expires_at, mfa, mfa_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(key.to_hex())
         .bind(s.user_key())
@@ -80,6 +82,8 @@ impl SessionStore for SqlSessionStore {
         .bind(s.auth_time)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(s.mfa.map(|(strength, _)| strength.name()))
+        .bind(s.mfa.map(|(_, at)| at))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -88,7 +92,7 @@ impl SessionStore for SqlSessionStore {
     async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
             "SELECT user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
-             expires_at FROM sessions WHERE id_hash = $1",
+             expires_at, mfa, mfa_at FROM sessions WHERE id_hash = $1",
         )
         .bind(key.to_hex())
         .fetch_optional(&self.pool)
@@ -96,6 +100,17 @@ impl SessionStore for SqlSessionStore {
         let Some(row) = row else { return Ok(None) };
         let attributes: String = row.try_get("attributes")?;
         let amr: String = row.try_get("amr")?;
+        let mfa = match (
+            row.try_get::<Option<String>, _>("mfa")?,
+            row.try_get::<Option<i64>, _>("mfa_at")?,
+        ) {
+            (Some(name), Some(at)) => Some((
+                Strength::parse(&name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown MFA strength {name}")))?,
+                at,
+            )),
+            _ => None,
+        };
         Ok(Some(Session::from(NewSession {
             user_key: row.try_get("user_key")?,
             idp: row.try_get("idp")?,
@@ -108,6 +123,7 @@ impl SessionStore for SqlSessionStore {
             auth_time: row.try_get("auth_time")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
+            mfa,
         })))
     }
 

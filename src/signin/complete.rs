@@ -68,6 +68,7 @@ pub(super) fn new_session(rt: &Runtime, identity: Identity, user: &User) -> Sess
         expires_at: user
             .expires_at
             .map_or(lifetime_end, |e| e.min(lifetime_end)),
+        mfa: None,
     })
 }
 
