@@ -17,6 +17,7 @@ pub mod idp;
 pub mod invite;
 pub mod mail;
 pub mod metrics;
+pub mod mfa;
 pub mod policy;
 pub mod proxy;
 pub mod rate_limit;

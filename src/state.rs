@@ -37,6 +37,8 @@ pub struct Runtime {
     pub inviter: Inviter,
     /// Per-client and per-inviter quotas from `[limits]`.
     pub rate_limits: RateLimits,
+    /// The key that seals TOTP secrets, read (or created) when MFA is first used.
+    mfa_sealer: std::sync::OnceLock<crate::mfa::Sealer>,
 }
 
 pub struct AppRuntime {
@@ -108,7 +110,18 @@ impl Runtime {
             gateway_cookies,
             idps,
             apps,
+            mfa_sealer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The sealer of TOTP secrets; its key file is read, or created, on first use.
+    pub fn mfa_sealer(&self) -> Result<&crate::mfa::Sealer, GatewayError> {
+        if let Some(s) = self.mfa_sealer.get() {
+            return Ok(s);
+        }
+        let loaded = crate::mfa::Sealer::load_or_create(&self.config.mfa.key_file)
+            .map_err(|e| GatewayError::internal(e.to_string()))?;
+        Ok(self.mfa_sealer.get_or_init(|| loaded))
     }
 
     pub fn app(&self, id: &str) -> Option<&AppRuntime> {

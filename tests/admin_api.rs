@@ -481,6 +481,8 @@ async fn openapi_document_describes_every_operation() {
         ("/assignments", "delete"),
         ("/audit", "get"),
         ("/whatif", "post"),
+        ("/users/{id}/mfa", "get"),
+        ("/users/{id}/mfa", "delete"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -73,6 +73,17 @@ pub async fn route(c: Call<'_>) -> ApiResult {
         (Method::DELETE, ["users", id]) => delete_user(&c, id).await,
         (Method::POST, ["users", id, "resend"]) => resend(&c, id).await,
         (Method::POST, ["users", id, "reset-redemption"]) => reset_redemption(&c, id).await,
+        (Method::GET, ["users", id, "mfa"]) => mfa_methods(&c, id).await,
+        (Method::DELETE, ["users", id, "mfa"]) => {
+            let u = c.gw.directory.find_user(id).await?;
+            let removed = c.gw.directory.mfa_reset(c.actor, &u.id).await?;
+            // Here at once; other instances through the revocation feed.
+            forget(&c, &u).await;
+            ok_json(
+                StatusCode::OK,
+                &serde_json::json!({ "methodsRemoved": removed }),
+            )
+        }
         (Method::GET, ["groups"]) => ok_json(
             StatusCode::OK,
             &Page::of(c.gw.directory.list_groups().await?),
@@ -410,6 +421,17 @@ async fn assignment(c: &Call<'_>, add: bool) -> ApiResult {
         c.gw.access.invalidate(&u).await;
     }
     Ok(no_content())
+}
+
+/// A user's MFA methods (never their secrets) and the recovery codes they have left.
+async fn mfa_methods(c: &Call<'_>, id: &str) -> ApiResult {
+    let u = c.gw.directory.find_user(id).await?;
+    let methods = c.gw.directory.mfa_methods(&u.id).await?;
+    let left = c.gw.directory.mfa_recovery_codes_left(&u.id).await?;
+    ok_json(
+        StatusCode::OK,
+        &serde_json::json!({ "value": methods, "recoveryCodesLeft": left }),
+    )
 }
 
 /// Conditional Access what-if (`POST …/whatif`): the decision for a hypothetical request,

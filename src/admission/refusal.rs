@@ -120,6 +120,12 @@ impl Refusal {
         }
     }
 
+    /// True when the gateway's own second factor can lift the refusal (TOTP today; a
+    /// phishing-resistant requirement needs passkeys).
+    pub fn can_step_up(&self) -> bool {
+        matches!(self, Self::MfaRequired { strength, .. } if *strength == "mfa")
+    }
+
     /// True when the refusal ends the user's sessions, not only this request.
     pub fn ends_session(&self) -> bool {
         matches!(

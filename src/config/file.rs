@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub session: SessionSection,
     #[serde(default)]
     pub assertion: AssertionSection,
+    #[serde(default)]
+    pub mfa: MfaSection,
     #[serde(default, rename = "idp")]
     pub idps: Vec<IdpSection>,
     #[serde(default, rename = "app")]
@@ -396,6 +398,17 @@ impl Default for SessionSection {
             cache_ttl_secs: 300,
         }
     }
+}
+
+/// MFA the gateway performs (TOTP).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaSection {
+    /// 32 random bytes (base64) that seal TOTP secrets at rest. Created on first start if
+    /// missing [default: `mfa-sealing.key` beside the config file].
+    pub key_file: Option<String>,
+    /// The name authenticator apps show for the account [default: `[directory] organization`].
+    pub issuer: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

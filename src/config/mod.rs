@@ -10,6 +10,7 @@ pub mod file;
 mod idps;
 mod limits;
 mod listeners;
+mod mfa;
 mod names;
 mod partners;
 mod policies;

@@ -17,11 +17,12 @@ pub use super::idps::{
 };
 pub use super::limits::Limits;
 pub use super::listeners::{Listener, TlsFiles};
+pub use super::mfa::MfaSettings;
 pub use super::names::normalize_authority;
 pub use super::partners::{HomeRealm, Partner, RealmRule};
 pub use super::secrets::Purpose;
 pub use super::session::{AssertionSettings, SessionSettings};
-use super::{apps, directory, idps, limits, listeners, partners, policies, session};
+use super::{apps, directory, idps, limits, listeners, mfa, partners, policies, session};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,6 +40,7 @@ pub struct Config {
     pub limits: Limits,
     pub session: SessionSettings,
     pub assertion: AssertionSettings,
+    pub mfa: MfaSettings,
     pub idps: Vec<Arc<IdpConfig>>,
     pub apps: Vec<Arc<AppConfig>>,
     pub directory: DirectorySettings,
@@ -141,6 +143,7 @@ pub fn validate_for(
         .unwrap_or("localhost")
         .to_string();
     let directory = directory::directory(&mut sink, &root, &fc.directory, &public_host);
+    let mfa = mfa::mfa(&fc.mfa, &resolve, &base_dir, &directory.organization);
     let collaboration = directory::collaboration(&mut sink, &root, &fc.collaboration);
     let smtp = fc
         .smtp
@@ -179,6 +182,7 @@ pub fn validate_for(
         limits,
         session,
         assertion,
+        mfa,
         idps,
         apps,
         directory,

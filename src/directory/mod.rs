@@ -9,6 +9,7 @@ pub mod audit;
 pub mod groups;
 pub mod invitations;
 pub mod keys;
+pub mod mfa;
 pub mod passcodes;
 pub mod replay;
 pub mod users;

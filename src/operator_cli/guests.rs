@@ -54,6 +54,15 @@ pub enum GuestsCommand {
         user: String,
         app: String,
     },
+    /// The user's MFA methods (the gateway's own: TOTP) and recovery codes left.
+    Mfa {
+        user: String,
+    },
+    /// Remove the user's MFA methods and recovery codes (a lost authenticator); their
+    /// sessions end, and the next app that needs MFA asks them to enroll again.
+    MfaReset {
+        user: String,
+    },
 }
 
 pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
@@ -160,6 +169,33 @@ pub async fn guests(cmd: GuestsCommand, c: ConfigArg) -> ExitCode {
                 dir.set_assignment(&actor, &app, Principal::User(&u.id), true)
                     .await?;
                 println!("assigned {app} to {}", u.mail);
+            }
+            GuestsCommand::Mfa { user } => {
+                let u = dir.find_user(&user).await?;
+                let methods = dir.mfa_methods(&u.id).await?;
+                let left = dir.mfa_recovery_codes_left(&u.id).await?;
+                let v = serde_json::json!({
+                    "user": u.mail,
+                    "methods": methods,
+                    "recoveryCodesLeft": left,
+                });
+                print(json, &v, || {
+                    let mut lines = vec![format!("{}: {left} recovery codes left", u.mail)];
+                    lines.extend(methods.iter().map(|m| {
+                        format!(
+                            "  {} {}{}",
+                            m.kind,
+                            m.id,
+                            if m.confirmed { "" } else { " (not confirmed)" }
+                        )
+                    }));
+                    lines.join("\n")
+                });
+            }
+            GuestsCommand::MfaReset { user } => {
+                let u = dir.find_user(&user).await?;
+                let n = dir.mfa_reset(&actor, &u.id).await?;
+                println!("{}: {n} MFA methods removed, sessions ended", u.mail);
             }
             GuestsCommand::Unassign { user, app } => {
                 known_app(&inviter, &app)?;

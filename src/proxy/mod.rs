@@ -51,6 +51,10 @@ pub async fn handle(
         SessionCheck::Refused(Refusal::SignInAgain { .. }) if !public => {
             return Ok(signin::require_sign_in(rt, &req, ctx, true, true));
         }
+        // A policy asks for MFA the gateway can perform: the step-up, not a new sign-in.
+        SessionCheck::Refused(r @ Refusal::MfaRequired { .. }) if !public && r.can_step_up() => {
+            return Ok(signin::require_mfa(rt, &req, ctx, r));
+        }
         _ => {}
     }
 

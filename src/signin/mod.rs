@@ -17,6 +17,7 @@ mod callback;
 mod complete;
 mod handoff;
 mod home_realm;
+mod mfa;
 mod passcode;
 mod saml;
 mod signout;
@@ -65,7 +66,9 @@ pub async fn handle(
     if !rt.is_login_host(&ctx.host) {
         match path {
             "/handoff" | "/signout" | "/signed-out" => {} // below, as on the login host
-            p if get && (p.starts_with("/signin") || p == "/redeem" || p == "/apps") => {
+            p if get
+                && (p.starts_with("/signin") || p == "/redeem" || p == "/apps" || p == "/mfa") =>
+            {
                 return redirect_to_login(rt, &req);
             }
             _ => return Err(GatewayError::NotFound),
@@ -100,6 +103,15 @@ pub async fn handle(
             .render(),
         ),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
+        "/mfa" if get => mfa::page(gw, rt, &req, ctx).await,
+        "/mfa" if method == Method::POST => {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
+                return Err(GatewayError::Forbidden(
+                    "The code must be entered on this site.".into(),
+                ));
+            }
+            mfa::submit(gw, rt, req, ctx).await
+        }
         "/redeem" if get => {
             if !rt.is_login_host(&ctx.host) {
                 return redirect_to_login(rt, &req);
@@ -153,6 +165,20 @@ pub(super) fn page(rendered: askama::Result<String>) -> Result<Response<Body>, G
     Ok(response::html(StatusCode::OK, rendered?))
 }
 
+/// A page whose form leads on to another host in the end (through redirects the default
+/// `form-action 'self'` would block).
+pub(super) fn page_with_csp(
+    status: StatusCode,
+    rendered: askama::Result<String>,
+) -> Result<Response<Body>, GatewayError> {
+    let mut resp = response::html(status, rendered?);
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        response::form_page_csp(None),
+    );
+    Ok(resp)
+}
+
 /// Response for a request that needs a session it does not have; `fresh`: the sign-in
 /// must authenticate the user anew at the provider (a policy's sign-in frequency passed).
 pub fn require_sign_in(
@@ -170,6 +196,39 @@ pub fn require_sign_in(
         }
         return r;
     }
+    let params: &[(&str, &str)] = if fresh { &[("fresh", "1")] } else { &[] };
+    let mut resp = to_login_host(rt, req, ctx, "/.borderless/signin", params);
+    if had_cookie {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, cookies::clear(&rt.cookies.session));
+    }
+    resp
+}
+
+/// Response for a navigation whose session needs MFA the gateway performs (`refused` is the
+/// refusal that said so): to the step-up on the login host, keeping the session. Anything
+/// else that is not a page load gets the refusal.
+pub fn require_mfa(
+    rt: &Runtime,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx,
+    refused: crate::admission::Refusal,
+) -> Response<Body> {
+    if !crate::web::request::is_navigation(req) {
+        return rt.refused(refused).into_response(&ctx.request_id);
+    }
+    to_login_host(rt, req, ctx, "/.borderless/mfa", &[])
+}
+
+/// A redirect to a sign-in plane page on the login host that comes back to this request's
+/// URL (`rd`) — through a handoff bound to this browser (`b`) when it is on an app host.
+fn to_login_host(
+    rt: &Runtime,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Response<Body> {
     let original = format!(
         "https://{}{}",
         ctx.host.strip_suffix(":443").unwrap_or(&ctx.host),
@@ -178,35 +237,26 @@ pub fn require_sign_in(
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
-    let mut signin_url = rt
+    let mut url = rt
         .config
         .public_url
-        .join("/.borderless/signin")
+        .join(path)
         .unwrap_or_else(|_| rt.config.public_url.clone());
-    if fresh {
-        signin_url.query_pairs_mut().append_pair("fresh", "1");
-    }
-    let mut resp;
+    url.query_pairs_mut().extend_pairs(params);
     if rt.is_login_host(&ctx.host) {
-        signin_url.query_pairs_mut().append_pair("rd", &original);
-        resp = response::redirect(signin_url.as_str());
-    } else {
-        let binding = flow::random_token();
-        signin_url
-            .query_pairs_mut()
-            .append_pair("rd", &original)
-            .append_pair("b", &binding);
-        resp = response::redirect(signin_url.as_str());
-        let open = cookies::list(req.headers(), &rt.cookies.bind);
-        resp.headers_mut().append(
-            header::SET_COOKIE,
-            open_steps_cookie(&rt.cookies.bind, &cookies::with(&open, &binding)),
-        );
+        url.query_pairs_mut().append_pair("rd", &original);
+        return response::redirect(url.as_str());
     }
-    if had_cookie {
-        resp.headers_mut()
-            .append(header::SET_COOKIE, cookies::clear(&rt.cookies.session));
-    }
+    let binding = flow::random_token();
+    url.query_pairs_mut()
+        .append_pair("rd", &original)
+        .append_pair("b", &binding);
+    let mut resp = response::redirect(url.as_str());
+    let open = cookies::list(req.headers(), &rt.cookies.bind);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        open_steps_cookie(&rt.cookies.bind, &cookies::with(&open, &binding)),
+    );
     resp
 }
 
