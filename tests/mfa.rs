@@ -360,3 +360,33 @@ async fn a_trusted_partners_mfa_is_not_asked_again() {
     assert_eq!(landed.status(), 200);
     assert_eq!(landed.url().host_str(), Some(APP_HOST), "no MFA prompt");
 }
+
+/// The whole step-up in headless Chromium: enrollment from the QR page's manual key (codes
+/// from the npm `otpauth` package, as an authenticator app computes them), the recovery
+/// codes, the app; then a second browser is asked only for a code, the used one is refused
+/// and the next one lets in.
+#[tokio::test]
+async fn chromium_enrolls_totp_and_a_second_browser_steps_up_with_a_fresh_code() {
+    let mut env = env().await;
+    env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let upn = "alice_fabrikam.example#EXT#@contoso.example";
+    let result = common::e2e::run(
+        "mfa.mjs",
+        &[&link, "alice", upn],
+        &env.gw.dir.path().join("mfa.png"),
+    )
+    .await;
+    assert_eq!(result["recovery"], 10, "{result}");
+    let steps: Vec<&str> = result["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["page"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        ["enroll", "recovery", "app", "replay refused", "app again"]
+    );
+}
