@@ -819,3 +819,43 @@ async fn a_requested_authentication_context_is_asked_for_and_required() {
     assert!(r.text().await.expect("page").contains("id=\"accept\""));
     s.env.gw.stop().await;
 }
+
+/// Partner MFA trust across protocols: a SAML partner's `AuthnContextClassRef` counts as MFA
+/// only where that partner's entry lists it; a password class is asked for the gateway's
+/// own MFA instead.
+#[tokio::test]
+async fn a_saml_partners_authn_context_counts_as_mfa_only_where_trusted() {
+    const MFA: &str = "https://refeds.org/profile/mfa";
+    let s = start(&format!(
+        "\n[[partner]]\nname = \"fabrikam\"\ndomains = [\"fabrikam.example\"]\nproviders = [\"saml\"]\n\
+         [partner.mfa_trust]\nauthn_context = [\"{MFA}\"]\n\
+         acr = [\"urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport\"]\n\n\
+         [[policy]]\nname = \"MFA for HR\"\nusers = [\"guests\"]\napps = [\"hr\"]\nrequire = [\"mfa\"]\n"
+    ))
+    .await;
+    s.invite("alice@fabrikam.example").await;
+    s.idp.next(serde_json::json!({"authn_class": MFA})).await;
+    let (client, posted) = s.response_for("alice").await;
+    let page = posted.post(&client).await;
+    assert!(page.text().await.expect("page").contains("id=\"accept\""));
+    let r = s.env.consent(&client, "accept").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.url().host_str(),
+        Some(common::APP_HOST),
+        "trusted MFA: no prompt"
+    );
+
+    // A password sign-in: the class is in the entry's OIDC `acr` list, which does not reach
+    // a SAML assertion, so the gateway asks for its own second factor.
+    let (client, posted) = s.response_for("alice").await;
+    let r = posted.post(&client).await;
+    assert_eq!(r.url().path(), "/.borderless/mfa", "{}", r.url());
+    assert!(
+        r.text()
+            .await
+            .expect("page")
+            .contains("Set up an authenticator")
+    );
+    s.env.gw.stop().await;
+}
