@@ -103,6 +103,11 @@ impl Gateway {
         match path {
             "/.borderless/health" => return Ok(response::text(StatusCode::OK, "ok\n")),
             "/.borderless/metrics" => return metrics(self, rt, ctx),
+            // Partners' transmitters push Security Event Tokens here (no cookies involved).
+            "/.borderless/ssf/events" if req.method() == http::Method::POST => {
+                *app_label = self.labels.signin.clone();
+                return Box::pin(crate::signals::receive(self, rt, req, ctx)).await;
+            }
             p if p.starts_with("/.borderless/api/v1/") => {
                 if !rt.is_login_host(&ctx.host) {
                     return Err(GatewayError::NotFound);

@@ -26,6 +26,7 @@ pub mod revocation_feed;
 pub mod saml_metadata;
 pub mod server;
 pub mod session;
+pub mod signals;
 pub mod signin;
 pub mod state;
 pub mod timestamp;

@@ -39,6 +39,8 @@ pub struct Runtime {
     pub rate_limits: RateLimits,
     /// The key that seals TOTP secrets, read (or created) when MFA is first used.
     mfa_sealer: std::sync::OnceLock<crate::mfa::Sealer>,
+    /// Partners' Shared Signals transmitter keys fetched from their JWKS URLs.
+    pub signal_keys: crate::signals::keys::KeyCache,
 }
 
 pub struct AppRuntime {
@@ -111,6 +113,7 @@ impl Runtime {
             idps,
             apps,
             mfa_sealer: std::sync::OnceLock::new(),
+            signal_keys: Default::default(),
         })
     }
 

@@ -26,6 +26,9 @@ pub struct UserAccess {
     pub mail: String,
     /// Names of the groups the user is in.
     pub groups: Vec<String>,
+    /// When the user's partner last signalled lower assurance: its MFA from before then
+    /// no longer counts.
+    pub assurance_lowered_at: Option<i64>,
 }
 
 pub struct AccessCache {
@@ -82,6 +85,7 @@ pub(crate) async fn load(
     };
     let assigned = dir.assigned_apps(user_id).await?;
     let groups = dir.group_names_of(user_id).await?;
+    let assurance_lowered_at = dir.assurance_lowered_at(user_id).await?;
     Ok(Some(UserAccess {
         disabled: user.disabled,
         expires_at: user.expires_at,
@@ -94,5 +98,6 @@ pub(crate) async fn load(
         },
         mail: user.mail.to_ascii_lowercase(),
         groups,
+        assurance_lowered_at,
     }))
 }

@@ -84,12 +84,15 @@ impl<'a> Facts<'a> {
                 None
             },
         };
+        // A partner that since signalled lower assurance withdrew the MFA it vouched for.
         let partner_mfa = set.trusted_partner_mfa(
             &subject,
             protocol_of(config, &session.idp),
             session.amr(),
             session.acr(),
-        );
+        ) && user
+            .assurance_lowered_at
+            .is_none_or(|lowered| session.auth_time > lowered);
         Facts {
             subject,
             context: Context {

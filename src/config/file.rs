@@ -79,6 +79,23 @@ pub struct PartnerSection {
     pub apps: Option<Vec<String>>,
     pub groups: Option<Vec<String>>,
     pub mfa_trust: Option<MfaTrustSection>,
+    /// The partner's Shared Signals (CAEP) transmitter, pushing events to the gateway.
+    pub signals: Option<SignalsSection>,
+}
+
+/// A partner's Shared Signals transmitter: who signs its Security Event Tokens, with which
+/// keys, and for which audience.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalsSection {
+    /// The `iss` of its SETs.
+    pub issuer: String,
+    /// Its JWKS, fetched (and refetched for an unknown `kid`, at most once a minute).
+    pub jwks_url: Option<String>,
+    /// Or its JWKS in a file, read at load.
+    pub jwks_file: Option<String>,
+    /// The `aud` its SETs must carry [default: the gateway's public URL].
+    pub audience: Option<String>,
 }
 
 /// Cross-tenant inbound settings for guests no `[[partner]]` matches, and the defaults of

@@ -17,6 +17,7 @@ mod policies;
 pub mod runtime;
 mod secrets;
 mod session;
+mod signals;
 
 use std::path::Path;
 

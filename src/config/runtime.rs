@@ -22,7 +22,8 @@ pub use super::names::normalize_authority;
 pub use super::partners::{HomeRealm, Partner, RealmRule};
 pub use super::secrets::Purpose;
 pub use super::session::{AssertionSettings, SessionSettings};
-use super::{apps, directory, idps, limits, listeners, mfa, partners, policies, session};
+pub use super::signals::{SignalKeys, SignalReceiver};
+use super::{apps, directory, idps, limits, listeners, mfa, partners, policies, session, signals};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -51,6 +52,8 @@ pub struct Config {
     pub home_realm: HomeRealm,
     /// Partner settings and Conditional Access policies, compiled.
     pub policies: Arc<crate::policy::PolicySet>,
+    /// Partners' Shared Signals transmitters.
+    pub signals: Vec<SignalReceiver>,
 }
 
 impl Config {
@@ -136,6 +139,13 @@ pub fn validate_for(
     let apps = apps::apps(&mut sink, &root, &fc, &limits, &resolve);
     let home_realm = partners::home_realm(&mut sink, &root, &fc.redemption, &fc.partners, &idps);
     let policies = policies::policy_set(&mut sink, &root, &fc, &apps, &idps);
+    let signals = signals::receivers(
+        &mut sink,
+        &root,
+        &fc.partners,
+        &resolve,
+        public_url.as_ref(),
+    );
 
     let public_host = public_url
         .as_ref()
@@ -190,6 +200,7 @@ pub fn validate_for(
         smtp,
         home_realm,
         policies: Arc::new(policies),
+        signals,
     })
 }
 

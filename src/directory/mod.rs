@@ -12,6 +12,7 @@ pub mod keys;
 pub mod mfa;
 pub mod passcodes;
 pub mod replay;
+pub mod signals;
 pub mod users;
 
 use sqlx::AnyPool;
@@ -48,6 +49,8 @@ pub enum Actor {
     User { id: String, mail: String },
     /// The gateway itself (redemption, sign-in).
     Gateway,
+    /// A partner's Shared Signals transmitter (its partner entry's name).
+    Partner(String),
 }
 
 impl Actor {
@@ -57,6 +60,7 @@ impl Actor {
             Actor::ApiKey(name) => format!("api-key:{name}"),
             Actor::User { mail, .. } => format!("user:{mail}"),
             Actor::Gateway => "gateway".into(),
+            Actor::Partner(name) => format!("partner:{name}"),
         }
     }
 
