@@ -91,6 +91,7 @@ fn policies() -> Vec<Policy> {
                 grant: Grant {
                     block: i % 11 == 0,
                     strength: (i % 11 != 0).then_some(Strength::Mfa),
+                    ..Default::default()
                 },
                 session: SessionControls {
                     sign_in_frequency: (i % 6 == 0).then_some(8 * 3600),
@@ -128,6 +129,7 @@ fn bench(c: &mut Criterion) {
         session_created: NOW - 600,
         partner_mfa: true,
         gateway_mfa: None,
+        terms_accepted: 0,
     };
     let d = set.evaluate(&subject, &context, &auth);
     let applying = set

@@ -611,3 +611,100 @@ async fn a_provider_that_does_not_reauthenticate_is_refused_not_looped() {
     expect_refusal(r, 403, "not_reauthenticated").await;
     gw.stop().await;
 }
+
+/// Terms of use: shown before the app, accepted once per version (recorded and audited),
+/// asked again when the operator publishes a new version.
+#[tokio::test]
+async fn terms_of_use_are_shown_once_per_version() {
+    let mut env = env(r#"
+[[terms]]
+id = "nda"
+version = "2026-12"
+title = "Contoso partner NDA"
+text = """
+Everything you see in Contoso's apps is confidential.
+
+Do not share it outside your organisation."""
+
+[[policy]]
+name = "NDA for HR"
+users = ["guests"]
+apps = ["hr"]
+require = ["terms"]
+terms = "nda"
+"#)
+    .await;
+    let (alice, landed) = redeem(&mut env, "alice@fabrikam.example", "alice").await;
+    assert_eq!(
+        landed.url().path(),
+        "/.borderless/terms",
+        "{}",
+        landed.url()
+    );
+    let page = landed.text().await.expect("page");
+    assert!(
+        page.contains("Contoso partner NDA") && page.contains("Do not share it"),
+        "{page}"
+    );
+    let accept = |page: String| {
+        let (action, mut fields) = common::first_form(&page);
+        fields.push(("decision".into(), "accept".into()));
+        alice
+            .post(env.gw.url(common::LOGIN_HOST, &action))
+            .header("origin", env.gw.url(common::LOGIN_HOST, ""))
+            .form(&fields)
+            .send()
+    };
+    let r = accept(page).await.expect("accept");
+    assert_eq!(
+        r.url().host_str(),
+        Some(APP_HOST),
+        "on to the app: {}",
+        r.url()
+    );
+    assert_eq!(r.status(), 200);
+    // Accepted once: not asked again.
+    let r = alice
+        .get(env.gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("app");
+    assert_eq!(r.url().host_str(), Some(APP_HOST));
+    assert_eq!(audit(&env, "terms.accepted").await.len(), 1);
+
+    // A new version: asked again, once.
+    let config = std::fs::read_to_string(env.config()).expect("config");
+    std::fs::write(
+        env.config(),
+        config.replace("version = \"2026-12\"", "version = \"2027-01\""),
+    )
+    .expect("config");
+    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    let r = alice
+        .get(env.gw.url(APP_HOST, "/"))
+        .send()
+        .await
+        .expect("app");
+    assert_eq!(r.url().path(), "/.borderless/terms");
+    let page = r.text().await.expect("page");
+    assert!(page.contains("version 2027-01"), "{page}");
+    let r = accept(page).await.expect("accept");
+    assert_eq!(r.url().host_str(), Some(APP_HOST));
+    let events = audit(&env, "terms.accepted").await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["detail"]["version"], "2027-01");
+    // A script's request (not a page load) gets the refusal, not a redirect.
+    let config = std::fs::read_to_string(env.config()).expect("config");
+    std::fs::write(
+        env.config(),
+        config.replace("version = \"2027-01\"", "version = \"2027-02\""),
+    )
+    .expect("config");
+    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    let r = alice
+        .post(env.gw.url(APP_HOST, "/api"))
+        .send()
+        .await
+        .expect("post");
+    expect_refusal(r, 403, "terms_required").await;
+}

@@ -29,6 +29,8 @@ pub struct UserAccess {
     /// When the user's partner last signalled lower assurance: its MFA from before then
     /// no longer counts.
     pub assurance_lowered_at: Option<i64>,
+    /// The terms versions the user accepted (`id@version`).
+    pub accepted_terms: Vec<String>,
 }
 
 pub struct AccessCache {
@@ -86,6 +88,7 @@ pub(crate) async fn load(
     let assigned = dir.assigned_apps(user_id).await?;
     let groups = dir.group_names_of(user_id).await?;
     let assurance_lowered_at = dir.assurance_lowered_at(user_id).await?;
+    let accepted_terms = dir.accepted_terms(user_id).await?;
     Ok(Some(UserAccess {
         disabled: user.disabled,
         expires_at: user.expires_at,
@@ -99,5 +102,6 @@ pub(crate) async fn load(
         mail: user.mail.to_ascii_lowercase(),
         groups,
         assurance_lowered_at,
+        accepted_terms,
     }))
 }

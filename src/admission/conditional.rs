@@ -107,6 +107,7 @@ impl<'a> Facts<'a> {
                 session_created: session.created_at,
                 partner_mfa,
                 gateway_mfa: session.mfa,
+                terms_accepted: set.accepted_terms(&user.accepted_terms),
             },
         }
     }
@@ -157,6 +158,14 @@ pub fn check(
             strength: strength.name(),
             policies: names(&policies),
         }),
+        Outcome::AcceptTerms { terms, .. } => Err(Refusal::TermsRequired {
+            app: app(),
+            terms: set
+                .terms
+                .get(terms)
+                .map(|t| t.id.clone())
+                .unwrap_or_default(),
+        }),
     }
 }
 
@@ -183,6 +192,7 @@ fn record(dir: &Directory, audit: &PolicyAudit, set: &PolicySet, f: &Facts<'_>, 
         Outcome::Block { policies } => ("policy.blocked", names(policies), None),
         Outcome::SignInAgain { policies } => ("policy.sign_in_again", names(policies), None),
         Outcome::StepUp { policies, .. } => ("policy.mfa_required", names(policies), None),
+        Outcome::AcceptTerms { policies, .. } => ("policy.terms_required", names(policies), None),
     };
     let report_only: Vec<_> = d
         .report_only

@@ -75,6 +75,12 @@ pub enum Refusal {
     /// A sign-in that had to authenticate the user anew (a policy's sign-in frequency)
     /// came back with an earlier authentication: the provider did not ask again.
     NotReauthenticated,
+    /// A policy asks for terms of use (the `[[terms]]` id) the user has not accepted in
+    /// their current version.
+    TermsRequired {
+        app: String,
+        terms: String,
+    },
     /// A policy asks for MFA of at least `strength` that this session does not have, and the
     /// gateway cannot yet perform it for the user.
     MfaRequired {
@@ -110,6 +116,7 @@ impl Refusal {
             Self::SignInAgain { .. } => "sign_in_again",
             Self::NotReauthenticated => "not_reauthenticated",
             Self::MfaRequired { .. } => "mfa_required",
+            Self::TermsRequired { .. } => "terms_required",
         }
     }
 
@@ -162,6 +169,7 @@ impl Refusal {
             Self::SignInAgain { .. } => "Sign in again",
             Self::NotReauthenticated => "Your sign-in is too old",
             Self::MfaRequired { .. } => "Multi-factor authentication required",
+            Self::TermsRequired { .. } => "Terms of use",
         }
     }
 
@@ -235,6 +243,9 @@ impl Refusal {
             ),
             Self::NotReauthenticated => format!(
                 "{org} asks you to sign in again, but your identity provider signed you in from an earlier sign-in. Sign out at your identity provider, then open the application again."
+            ),
+            Self::TermsRequired { app, .. } => format!(
+                "{org} asks you to accept its terms of use before you open {app}. Open the application in your browser to read and accept them."
             ),
             Self::MfaRequired {
                 app,

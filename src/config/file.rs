@@ -45,6 +45,21 @@ pub struct FileConfig {
     /// Conditional Access policies.
     #[serde(default, rename = "policy")]
     pub policies: Vec<PolicySection>,
+    /// Terms of use documents policies can require.
+    #[serde(default, rename = "terms")]
+    pub terms: Vec<TermsSection>,
+}
+
+/// A terms-of-use document, versioned: a new `version` is asked for again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermsSection {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    /// The text (plain; blank lines separate paragraphs), or `text_file`.
+    pub text: Option<String>,
+    pub text_file: Option<String>,
 }
 
 /// Entra's "invitation redemption order": the primary providers, in order, and a fallback.
@@ -184,9 +199,11 @@ pub struct PolicySection {
     /// Refuse access outright; no other control may be set.
     #[serde(default)]
     pub block: bool,
-    /// Grant controls: `mfa`, `phishing_resistant`.
+    /// Grant controls: `mfa`, `phishing_resistant`, `terms`.
     #[serde(default)]
     pub require: Vec<String>,
+    /// The `[[terms]]` id that `require = ["terms"]` asks for.
+    pub terms: Option<String>,
     /// Whether every control in `require` must be met, or one of them.
     #[serde(default)]
     pub require_operator: RequireOperator,

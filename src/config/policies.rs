@@ -2,6 +2,7 @@
 //! checked against the rest of the config (apps, IdPs, partner names) and compiled into the
 //! `PolicySet` the data plane evaluates on every request.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -10,12 +11,12 @@ use super::apps::AppConfig;
 use super::errors::{ErrorSink, KeyPath};
 use super::file::{
     FileConfig, LocationSection, MfaTrustSection, PartnerInbound, PolicySection, PolicyState,
-    RequireOperator,
+    RequireOperator, TermsSection,
 };
 use super::idps::IdpConfig;
 use crate::policy::{
-    Assignments, Conditions, Grant, Inbound, MfaTrust, NamedLocation, PartnerSettings, Partners,
-    Platform, Policy, PolicySet, SessionControls, State, Strength, UserKind,
+    Assignments, Conditions, Grant, Inbound, MAX_TERMS, MfaTrust, NamedLocation, PartnerSettings,
+    Partners, Platform, Policy, PolicySet, SessionControls, State, Strength, Terms, UserKind,
 };
 
 pub(super) fn policy_set(
@@ -24,10 +25,12 @@ pub(super) fn policy_set(
     fc: &FileConfig,
     apps: &[Arc<AppConfig>],
     idps: &[Arc<IdpConfig>],
+    resolve: &dyn Fn(&str) -> PathBuf,
 ) -> PolicySet {
     let refs = Refs { apps, idps };
     let partners = partners(sink, root, fc, &refs);
     let locations = locations(sink, root, &fc.locations);
+    let terms = terms(sink, root, &fc.terms, resolve);
     let mut policies: Vec<Policy> = Vec::new();
     for (i, p) in fc.policies.iter().enumerate() {
         let key = root.key("policy").index(i);
@@ -44,10 +47,68 @@ pub(super) fn policy_set(
             refs: &refs,
             partners: &partners,
             locations: &locations,
+            terms: &terms,
         };
         policies.push(ctx.policy(sink, p));
     }
-    PolicySet::new(policies, partners, locations)
+    PolicySet::with_terms(policies, partners, locations, terms)
+}
+
+fn terms(
+    sink: &mut ErrorSink<'_>,
+    root: &KeyPath,
+    raw: &[TermsSection],
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Vec<Terms> {
+    let mut out: Vec<Terms> = Vec::new();
+    if raw.len() > MAX_TERMS {
+        sink.push(
+            root.key("terms"),
+            format!("at most {MAX_TERMS} terms documents"),
+        );
+    }
+    for (i, t) in raw.iter().enumerate() {
+        let key = root.key("terms").index(i);
+        let valid_id = !t.id.is_empty()
+            && t.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_id {
+            sink.push(key.key("id"), "letters, digits, `-` and `_` only");
+        } else if out.iter().any(|o| o.id == t.id) {
+            sink.push(
+                key.key("id"),
+                format!("another [[terms]] has the id `{}`", t.id),
+            );
+        }
+        if t.version.trim().is_empty() || t.version.contains('@') {
+            sink.push(key.key("version"), "a version is required (no `@`)");
+        }
+        let text = match (&t.text, &t.text_file) {
+            (Some(text), None) => text.clone(),
+            (None, Some(f)) => {
+                let path = resolve(f);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        sink.push(key.key("text_file"), format!("{}: {e}", path.display()));
+                        String::new()
+                    }
+                }
+            }
+            _ => {
+                sink.push(key.clone(), "set one of `text` and `text_file`");
+                String::new()
+            }
+        };
+        out.push(Terms {
+            id: t.id.clone(),
+            version: t.version.clone(),
+            title: t.title.clone(),
+            text,
+        });
+    }
+    out
 }
 
 struct Refs<'a> {
@@ -188,6 +249,7 @@ struct PolicyCtx<'a> {
     refs: &'a Refs<'a>,
     partners: &'a Partners,
     locations: &'a [NamedLocation],
+    terms: &'a [Terms],
 }
 
 impl PolicyCtx<'_> {
@@ -251,16 +313,44 @@ impl PolicyCtx<'_> {
         };
 
         let mut required = Vec::new();
+        let mut wants_terms = false;
         for (j, r) in p.require.iter().enumerate() {
             match r.as_str() {
                 "mfa" => required.push(Strength::Mfa),
                 "phishing_resistant" => required.push(Strength::PhishingResistant),
+                "terms" => wants_terms = true,
                 other => sink.push(
                     key.key("require").index(j),
-                    format!("unknown control `{other}`: use \"mfa\" or \"phishing_resistant\""),
+                    format!(
+                        "unknown control `{other}`: use \"mfa\", \"phishing_resistant\" or \"terms\""
+                    ),
                 ),
             }
         }
+        let terms = match (&p.terms, wants_terms) {
+            (Some(id), true) => match self.terms.iter().position(|t| &t.id == id) {
+                Some(i) => Some(i),
+                None => {
+                    sink.push(key.key("terms"), format!("no [[terms]] has the id `{id}`"));
+                    None
+                }
+            },
+            (None, true) => {
+                sink.push(
+                    key.key("terms"),
+                    "require = [\"terms\"] needs `terms` (a [[terms]] id)",
+                );
+                None
+            }
+            (Some(_), false) => {
+                sink.push(
+                    key.key("terms"),
+                    "add \"terms\" to `require` to ask for these terms",
+                );
+                None
+            }
+            (None, false) => None,
+        };
         // With strengths as the only controls, "all" asks for the strongest and "any" for
         // the weakest.
         let strength = match p.require_operator {
@@ -301,6 +391,8 @@ impl PolicyCtx<'_> {
             grant: Grant {
                 block: p.block,
                 strength,
+                terms,
+                any: p.require_operator == RequireOperator::Any,
             },
             session,
         }

@@ -138,7 +138,7 @@ pub fn validate_for(
     let idps = idps::idps(&mut sink, &root, &fc.idps, purpose, &resolve);
     let apps = apps::apps(&mut sink, &root, &fc, &limits, &resolve);
     let home_realm = partners::home_realm(&mut sink, &root, &fc.redemption, &fc.partners, &idps);
-    let policies = policies::policy_set(&mut sink, &root, &fc, &apps, &idps);
+    let policies = policies::policy_set(&mut sink, &root, &fc, &apps, &idps, &resolve);
     let signals = signals::receivers(
         &mut sink,
         &root,

@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod passcodes;
 pub mod replay;
 pub mod signals;
+pub mod terms;
 pub mod users;
 
 use sqlx::AnyPool;

@@ -47,6 +47,8 @@ pub struct Authentication {
     pub partner_mfa: bool,
     /// MFA the gateway performed for this session: its strength and when.
     pub gateway_mfa: Option<(Strength, i64)>,
+    /// Which terms the user accepted in their current version (`PolicySet::accepted_terms`).
+    pub terms_accepted: u64,
 }
 
 /// Why partner settings refuse someone.
@@ -81,6 +83,11 @@ pub enum Outcome {
         strength: Strength,
         policies: Vec<usize>,
     },
+    /// The user must accept these terms (an index into `PolicySet::terms`).
+    AcceptTerms {
+        terms: usize,
+        policies: Vec<usize>,
+    },
 }
 
 /// A report-only policy that applied, and what it would have done.
@@ -97,6 +104,7 @@ pub enum PolicyResult {
     Block,
     SignInAgain,
     StepUp(Strength),
+    AcceptTerms(usize),
 }
 
 impl PolicyResult {
@@ -107,6 +115,7 @@ impl PolicyResult {
             PolicyResult::SignInAgain => "sign_in_again",
             PolicyResult::StepUp(Strength::Mfa) => "require_mfa",
             PolicyResult::StepUp(Strength::PhishingResistant) => "require_phishing_resistant",
+            PolicyResult::AcceptTerms(_) => "require_terms",
         }
     }
 }
@@ -160,6 +169,7 @@ impl PolicySet {
         let mut block = Vec::new();
         let mut again = Vec::new();
         let mut step: Option<(Strength, Vec<usize>)> = None;
+        let mut terms: Option<(usize, Vec<usize>)> = None;
         for i in applying.iter() {
             let p = &self.policies[i];
             let result = p.result(auth, c.now);
@@ -178,6 +188,13 @@ impl PolicySet {
                     }
                     None => step = Some((strength, vec![i])),
                 },
+                // One document at a time: the first asked for, then the next request asks
+                // for the next one.
+                PolicyResult::AcceptTerms(t) => match &mut terms {
+                    Some((first, list)) if *first == t => list.push(i),
+                    Some(_) => {}
+                    None => terms = Some((t, vec![i])),
+                },
             }
         }
         decision.outcome = if !block.is_empty() {
@@ -186,6 +203,8 @@ impl PolicySet {
             Outcome::SignInAgain { policies: again }
         } else if let Some((strength, policies)) = step {
             Outcome::StepUp { strength, policies }
+        } else if let Some((terms, policies)) = terms {
+            Outcome::AcceptTerms { terms, policies }
         } else {
             Outcome::Allow
         };
@@ -252,7 +271,7 @@ impl Policy {
         {
             return PolicyResult::SignInAgain;
         }
-        if let Some(need) = self.grant.strength {
+        let mfa_met = self.grant.strength.map(|need| {
             // MFA counts only while as recent as the policy's sign-in frequency asks.
             let fresh = |at: i64| freq.is_none_or(|f| now - at <= f);
             let by_gateway = auth
@@ -260,11 +279,25 @@ impl Policy {
                 .is_some_and(|(strength, at)| strength >= need && fresh(at));
             // A partner's claim is at most MFA: it proves nothing about phishing resistance.
             let by_partner = need == Strength::Mfa && auth.partner_mfa && fresh(auth.auth_time);
-            if !(by_gateway || by_partner) {
-                return PolicyResult::StepUp(need);
-            }
+            by_gateway || by_partner
+        });
+        let terms_met = self
+            .grant
+            .terms
+            .map(|t| t < 64 && auth.terms_accepted & (1 << t) != 0);
+        let met = [mfa_met, terms_met];
+        if !met.contains(&Some(false)) || (self.grant.any && met.contains(&Some(true))) {
+            return PolicyResult::Satisfied;
         }
-        PolicyResult::Satisfied
+        // What to ask for: with "any", the terms (the lighter step); with "all", the MFA
+        // first and the terms on the next request.
+        match (self.grant.strength, mfa_met, self.grant.terms) {
+            (_, _, Some(t)) if self.grant.any => PolicyResult::AcceptTerms(t),
+            (Some(need), Some(false), _) => PolicyResult::StepUp(need),
+            (_, _, Some(t)) => PolicyResult::AcceptTerms(t),
+            (Some(need), _, None) => PolicyResult::StepUp(need),
+            (None, _, None) => PolicyResult::Satisfied,
+        }
     }
 }
 

@@ -27,7 +27,9 @@ pub use evaluate::{Authentication, Context, Decision, Outcome, ReportOnly, Subje
 pub use location::NamedLocation;
 pub use partner::{Inbound, MfaTrust, PartnerSettings, Partners, Protocol};
 pub use platform::Platform;
-pub use set::{Assignments, Conditions, Grant, Policy, PolicySet, SessionControls, State};
+pub use set::{
+    Assignments, Conditions, Grant, MAX_TERMS, Policy, PolicySet, SessionControls, State, Terms,
+};
 pub use whatif::{Explanation, PolicyVerdict};
 
 use std::fmt;

@@ -67,7 +67,33 @@ pub struct Grant {
     pub block: bool,
     /// The authentication strength required, if any.
     pub strength: Option<Strength>,
+    /// Terms of use to accept (an index into `PolicySet::terms`), if any.
+    pub terms: Option<usize>,
+    /// With both a strength and terms: one of them suffices (Entra's "require one of the
+    /// selected controls"); otherwise both are needed.
+    pub any: bool,
 }
+
+/// A terms-of-use document. Acceptance is recorded per user and version: a new version
+/// is asked for again.
+#[derive(Clone, Debug)]
+pub struct Terms {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    /// Plain text, shown as is (paragraphs split on blank lines).
+    pub text: String,
+}
+
+impl Terms {
+    /// How an acceptance of this version is recorded and looked up.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+}
+
+/// At most this many terms documents (acceptance is a bit set per request).
+pub const MAX_TERMS: usize = 64;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SessionControls {
@@ -159,12 +185,14 @@ pub(super) struct Selected {
     pub conditions: PolicyBits,
 }
 
-/// The policies, the partner settings and named locations they refer to, and the index.
+/// The policies, the partner settings, named locations and terms they refer to, and the
+/// index.
 #[derive(Debug)]
 pub struct PolicySet {
     pub policies: Vec<Policy>,
     pub partners: Partners,
     pub locations: Vec<NamedLocation>,
+    pub terms: Vec<Terms>,
     pub(super) index: Index,
 }
 
@@ -176,13 +204,38 @@ impl Default for PolicySet {
 
 impl PolicySet {
     pub fn new(policies: Vec<Policy>, partners: Partners, locations: Vec<NamedLocation>) -> Self {
+        Self::with_terms(policies, partners, locations, Vec::new())
+    }
+
+    pub fn with_terms(
+        policies: Vec<Policy>,
+        partners: Partners,
+        locations: Vec<NamedLocation>,
+        terms: Vec<Terms>,
+    ) -> Self {
         let index = Index::build(&policies, partners.entries.len(), locations.len());
         Self {
             policies,
             partners,
             locations,
+            terms,
             index,
         }
+    }
+
+    /// The terms (bit `i` for `terms[i]`) a user accepted in their current version, from
+    /// the user's recorded acceptances (`Terms::key`).
+    pub fn accepted_terms(&self, accepted: &[String]) -> u64 {
+        self.terms
+            .iter()
+            .take(MAX_TERMS)
+            .enumerate()
+            .filter(|(_, t)| accepted.iter().any(|a| *a == t.key()))
+            .fold(0, |mask, (i, _)| mask | (1 << i))
+    }
+
+    pub fn terms_by_id(&self, id: &str) -> Option<&Terms> {
+        self.terms.iter().find(|t| t.id == id)
     }
 
     /// Nothing to decide: no policies, and no partner entry restricts anyone. Admission then

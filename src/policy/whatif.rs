@@ -45,6 +45,7 @@ impl Outcome {
             Outcome::Block { .. } => "block",
             Outcome::SignInAgain { .. } => "sign_in_again",
             Outcome::StepUp { strength, .. } => PolicyResult::StepUp(*strength).name(),
+            Outcome::AcceptTerms { .. } => "require_terms",
         }
     }
 }

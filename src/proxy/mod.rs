@@ -55,6 +55,10 @@ pub async fn handle(
         SessionCheck::Refused(r @ Refusal::MfaRequired { .. }) if !public && r.can_step_up() => {
             return Ok(signin::require_mfa(rt, &req, ctx, r));
         }
+        // Terms of use not yet accepted in their current version: the terms page.
+        SessionCheck::Refused(r @ Refusal::TermsRequired { .. }) if !public => {
+            return Ok(signin::require_terms(rt, &req, ctx, r));
+        }
         _ => {}
     }
 

@@ -51,7 +51,12 @@ pub(super) async fn apps(
                     || match gw.gate(rt).admit(step).await? {
                         Ok(_) => true,
                         Err(r) => {
-                            matches!(r, Refusal::MfaRequired { .. } | Refusal::SignInAgain { .. })
+                            matches!(
+                                r,
+                                Refusal::MfaRequired { .. }
+                                    | Refusal::SignInAgain { .. }
+                                    | Refusal::TermsRequired { .. }
+                            )
                         }
                     }
             }

@@ -22,6 +22,7 @@ mod passcode;
 mod saml;
 mod signout;
 mod start;
+mod terms;
 
 use apps::apps;
 use callback::callback;
@@ -67,7 +68,11 @@ pub async fn handle(
         match path {
             "/handoff" | "/signout" | "/signed-out" => {} // below, as on the login host
             p if get
-                && (p.starts_with("/signin") || p == "/redeem" || p == "/apps" || p == "/mfa") =>
+                && (p.starts_with("/signin")
+                    || p == "/redeem"
+                    || p == "/apps"
+                    || p == "/mfa"
+                    || p == "/terms") =>
             {
                 return redirect_to_login(rt, &req);
             }
@@ -104,6 +109,15 @@ pub async fn handle(
         ),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
         "/mfa" if get => mfa::page(gw, rt, &req, ctx).await,
+        "/terms" if get => terms::page(gw, rt, &req, ctx).await,
+        "/terms" if method == Method::POST => {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
+                return Err(GatewayError::Forbidden(
+                    "Terms must be accepted on this site.".into(),
+                ));
+            }
+            terms::accept(gw, rt, req).await
+        }
         "/mfa" if method == Method::POST => {
             if !crate::web::request::same_origin(&req, &ctx.host) {
                 return Err(GatewayError::Forbidden(
@@ -218,6 +232,24 @@ pub fn require_mfa(
         return rt.refused(refused).into_response(&ctx.request_id);
     }
     to_login_host(rt, req, ctx, "/.borderless/mfa", &[])
+}
+
+/// Response for a navigation whose user must accept terms of use first: to the terms page
+/// on the login host. Anything else that is not a page load gets the refusal.
+pub fn require_terms(
+    rt: &Runtime,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx,
+    refused: crate::admission::Refusal,
+) -> Response<Body> {
+    let crate::admission::Refusal::TermsRequired { terms, .. } = &refused else {
+        return rt.refused(refused).into_response(&ctx.request_id);
+    };
+    if !crate::web::request::is_navigation(req) {
+        return rt.refused(refused).into_response(&ctx.request_id);
+    }
+    let t = terms.clone();
+    to_login_host(rt, req, ctx, "/.borderless/terms", &[("t", &t)])
 }
 
 /// A redirect to a sign-in plane page on the login host that comes back to this request's

@@ -136,6 +136,7 @@ fn fresh() -> Authentication {
         session_created: NOW - 60,
         partner_mfa: false,
         gateway_mfa: None,
+        terms_accepted: 0,
     }
 }
 
@@ -543,4 +544,90 @@ fn whatif_names_why_each_policy_does_or_does_not_apply() {
             (false, Some("policy is off"), None),
         ]
     );
+}
+
+fn terms_set(policies: Vec<Policy>) -> PolicySet {
+    let doc = |id: &str, version: &str| crate::policy::Terms {
+        id: id.into(),
+        version: version.into(),
+        title: id.into(),
+        text: "…".into(),
+    };
+    PolicySet::with_terms(
+        policies,
+        partners(),
+        locations(),
+        vec![doc("nda", "2026-12"), doc("aup", "v1")],
+    )
+}
+
+#[test]
+fn terms_are_asked_until_their_current_version_is_accepted() {
+    let mut p = policy("NDA");
+    p.grant.terms = Some(0);
+    let s = terms_set(vec![p]);
+    let g = guest("a@partner.example", NO_GROUPS);
+    assert_eq!(
+        outcome(&s, &g, &ctx("wiki"), &fresh()),
+        Outcome::AcceptTerms {
+            terms: 0,
+            policies: vec![0]
+        }
+    );
+    // An acceptance of an older version does not count.
+    let old = Authentication {
+        terms_accepted: s.accepted_terms(&["nda@2026-01".into()]),
+        ..fresh()
+    };
+    assert_eq!(old.terms_accepted, 0);
+    let current = Authentication {
+        terms_accepted: s.accepted_terms(&["aup@v1".into(), "nda@2026-12".into()]),
+        ..fresh()
+    };
+    assert_eq!(current.terms_accepted, 0b11);
+    assert_eq!(outcome(&s, &g, &ctx("wiki"), &current), Outcome::Allow);
+}
+
+#[test]
+fn mfa_and_terms_combine_with_all_or_any() {
+    let mut all = policy("MFA and terms");
+    all.grant.strength = Some(Strength::Mfa);
+    all.grant.terms = Some(0);
+    let mut any = policy("MFA or terms");
+    any.grant.strength = Some(Strength::Mfa);
+    any.grant.terms = Some(1);
+    any.grant.any = true;
+    let g = guest("a@partner.example", NO_GROUPS);
+    let c = ctx("wiki");
+    let with_mfa = Authentication {
+        gateway_mfa: Some((Strength::Mfa, NOW)),
+        ..fresh()
+    };
+    let s = terms_set(vec![all.clone()]);
+    // "all": the MFA first, then the terms.
+    assert!(matches!(
+        outcome(&s, &g, &c, &fresh()),
+        Outcome::StepUp { .. }
+    ));
+    assert!(matches!(
+        outcome(&s, &g, &c, &with_mfa),
+        Outcome::AcceptTerms { terms: 0, .. }
+    ));
+    let both = Authentication {
+        terms_accepted: 0b01,
+        ..with_mfa
+    };
+    assert_eq!(outcome(&s, &g, &c, &both), Outcome::Allow);
+    // "any": either is enough; with neither, the terms are asked for.
+    let s = terms_set(vec![any]);
+    assert!(matches!(
+        outcome(&s, &g, &c, &fresh()),
+        Outcome::AcceptTerms { terms: 1, .. }
+    ));
+    assert_eq!(outcome(&s, &g, &c, &with_mfa), Outcome::Allow);
+    let accepted = Authentication {
+        terms_accepted: 0b10,
+        ..fresh()
+    };
+    assert_eq!(outcome(&s, &g, &c, &accepted), Outcome::Allow);
 }
