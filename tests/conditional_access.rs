@@ -122,15 +122,23 @@ async fn a_trusted_partners_mfa_claim_lets_its_guest_in_without_a_prompt() {
 #[tokio::test]
 async fn the_same_claim_from_an_untrusted_partner_does_not_count() {
     let mut env = env(MFA_FOR_HR).await;
-    let (_grace, landed) = redeem(&mut env, "grace@woodgrove.example", "grace").await;
-    let page = expect_refusal(landed, 403, "mfa_required").await;
+    let (grace, landed) = redeem(&mut env, "grace@woodgrove.example", "grace").await;
+    // A page load goes to the gateway's own MFA step (tests/mfa.rs follows it through).
+    assert_eq!(landed.url().path(), "/.borderless/mfa", "{}", landed.url());
+    // A script's request gets the refusal, naming the policy.
+    let r = grace
+        .post(env.gw.url(APP_HOST, "/api"))
+        .send()
+        .await
+        .expect("post");
+    let page = expect_refusal(r, 403, "mfa_required").await;
     assert!(
         page.contains("MFA for guests on HR"),
         "names the policy: {page}"
     );
-    // A guest of the trusted partner whose IdP did not do MFA is refused too.
+    // A guest of the trusted partner whose IdP did not do MFA is asked too.
     let (_alice, landed) = redeem(&mut env, "alice@fabrikam.example", "alice").await;
-    expect_refusal(landed, 403, "mfa_required").await;
+    assert_eq!(landed.url().path(), "/.borderless/mfa");
     let events = audit(&env, "policy.mfa_required").await;
     assert!(
         events
