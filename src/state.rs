@@ -39,6 +39,8 @@ pub struct Runtime {
     pub rate_limits: RateLimits,
     /// The key that seals TOTP secrets, read (or created) when MFA is first used.
     mfa_sealer: std::sync::OnceLock<crate::mfa::Sealer>,
+    /// The WebAuthn relying party (the login host), built on first use.
+    webauthn: std::sync::OnceLock<webauthn_rs::Webauthn>,
     /// Partners' Shared Signals transmitter keys fetched from their JWKS URLs.
     pub signal_keys: crate::signals::keys::KeyCache,
 }
@@ -113,8 +115,25 @@ impl Runtime {
             idps,
             apps,
             mfa_sealer: std::sync::OnceLock::new(),
+            webauthn: std::sync::OnceLock::new(),
             signal_keys: Default::default(),
         })
+    }
+
+    /// The WebAuthn relying party: the login host's name as RP id, its origin the only one
+    /// accepted, so a passkey answers only this gateway's login pages (phishing resistance).
+    pub fn webauthn(&self) -> Result<&webauthn_rs::Webauthn, GatewayError> {
+        if let Some(w) = self.webauthn.get() {
+            return Ok(w);
+        }
+        let origin = &self.config.public_url;
+        let rp_id = origin
+            .host_str()
+            .ok_or_else(|| GatewayError::internal("the public URL has no host"))?;
+        let built = webauthn_rs::WebauthnBuilder::new(rp_id, origin)
+            .and_then(|b| b.rp_name(&self.config.directory.organization).build())
+            .map_err(|e| GatewayError::internal(format!("WebAuthn relying party: {e}")))?;
+        Ok(self.webauthn.get_or_init(|| built))
     }
 
     /// The sealer of TOTP secrets; its key file is read, or created, on first use.

@@ -390,3 +390,149 @@ async fn chromium_enrolls_totp_and_a_second_browser_steps_up_with_a_fresh_code()
         ["enroll", "recovery", "app", "replay refused", "app again"]
     );
 }
+
+/// Passkeys in headless Chromium with its virtual authenticator: TOTP (enough for the MFA
+/// app) is refused by the app that needs phishing resistance, which has the user create a
+/// passkey; a later sign-in uses it.
+#[tokio::test]
+async fn chromium_a_phishing_resistant_app_refuses_totp_and_accepts_a_passkey() {
+    let mut env = GuestEnv::start_with(Options {
+        extra: format!(
+            "{CONFIG}\n[[policy]]\nname = \"Passkeys for the wiki\"\nusers = [\"guests\"]\napps = [\"wiki\"]\nrequire = [\"phishing_resistant\"]\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+    env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let out = env
+        .cli(&["guests", "assign", "alice@fabrikam.example", "wiki"])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let upn = "alice_fabrikam.example#EXT#@contoso.example";
+    let wiki = env.gw.url(common::OTHER_HOST, "/");
+    let result = common::e2e::run(
+        "passkey.mjs",
+        &[&link, "alice", upn, &wiki],
+        &env.gw.dir.path().join("passkey.png"),
+    )
+    .await;
+    let steps: Vec<&str> = result["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["page"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "totp app",
+            "create passkey",
+            "strict app",
+            "use passkey",
+            "strict app again"
+        ]
+    );
+    assert_eq!(result["steps"][2]["credentials"], 1);
+    assert_eq!(
+        result["steps"][2]["rpId"], LOGIN_HOST,
+        "bound to the login host"
+    );
+    let methods = env
+        .cli_json(&["guests", "mfa", "alice@fabrikam.example"])
+        .await;
+    let kinds: Vec<&str> = methods["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .filter_map(|m| m["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["totp", "passkey"]);
+}
+
+/// The passkey POST is checked like the code: a made-up answer is refused and counted, a
+/// ceremony id from elsewhere (or used twice) starts a new ceremony, nothing steps up.
+#[tokio::test]
+async fn a_forged_passkey_answer_is_refused() {
+    let mut env = GuestEnv::start_with(Options {
+        extra: format!(
+            "{CONFIG}\n[[policy]]\nname = \"Passkeys for the wiki\"\nusers = [\"guests\"]\napps = [\"wiki\"]\nrequire = [\"phishing_resistant\"]\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+    let (alice, _t, _) = enrolled(&mut env).await;
+    let out = env
+        .cli(&["guests", "assign", "alice@fabrikam.example", "wiki"])
+        .await;
+    assert!(out.status.success());
+    // The CLI's assignment reaches the running gateway through the revocation feed.
+    let mut r = None;
+    for _ in 0..40 {
+        let got = alice
+            .get(env.gw.url(common::OTHER_HOST, "/"))
+            .send()
+            .await
+            .expect("wiki");
+        if got.url().path() == "/.borderless/mfa" {
+            r = Some(got);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = r.expect("the wiki asks for a passkey once assigned");
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    let page = r.text().await.expect("page");
+    assert!(page.contains("Create a passkey"), "{page}");
+    let (action, fields) = common::first_form(&page);
+    assert_eq!(action, "/.borderless/passkey");
+    let post = |fields: Vec<(String, String)>| {
+        alice
+            .post(env.gw.url(LOGIN_HOST, "/.borderless/passkey"))
+            .header("origin", env.gw.url(LOGIN_HOST, ""))
+            .form(&fields)
+            .send()
+    };
+    let mut forged = fields.clone();
+    forged.retain(|(k, _)| k != "credential");
+    forged.push((
+        "credential".into(),
+        r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"attestationObject":"AAAA","clientDataJSON":"AAAA"},"extensions":{}}"#.into(),
+    ));
+    let r = post(forged.clone()).await.expect("post");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.expect("page").contains("did not check out"));
+    // The same ceremony id again: it was spent by the first answer.
+    let r = post(forged).await.expect("post");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.expect("page").contains("expired"));
+    // Still not stepped up: the wiki asks again.
+    let r = alice
+        .get(env.gw.url(common::OTHER_HOST, "/"))
+        .send()
+        .await
+        .expect("wiki");
+    assert_eq!(r.url().path(), "/.borderless/mfa");
+    let methods = env
+        .cli_json(&["guests", "mfa", "alice@fabrikam.example"])
+        .await;
+    assert_eq!(
+        methods["methods"].as_array().map(Vec::len),
+        Some(1),
+        "no passkey added"
+    );
+}

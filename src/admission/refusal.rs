@@ -127,10 +127,10 @@ impl Refusal {
         }
     }
 
-    /// True when the gateway's own second factor can lift the refusal (TOTP today; a
-    /// phishing-resistant requirement needs passkeys).
+    /// True when the gateway's own second factor can lift the refusal (TOTP for `mfa`, a
+    /// passkey for `phishing_resistant`).
     pub fn can_step_up(&self) -> bool {
-        matches!(self, Self::MfaRequired { strength, .. } if *strength == "mfa")
+        matches!(self, Self::MfaRequired { .. })
     }
 
     /// True when the refusal ends the user's sessions, not only this request.

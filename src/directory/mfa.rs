@@ -220,6 +220,69 @@ impl Directory {
         Ok(n == 1)
     }
 
+    /// The user's passkeys: (method id, sealed webauthn-rs `Passkey`).
+    pub async fn mfa_passkeys(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT id, secret FROM mfa_methods WHERE user_id = $1 AND kind = 'passkey' \
+             AND confirmed <> 0 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("secret")?)))
+            .collect()
+    }
+
+    /// Registers a passkey (the registration ceremony already proved it), audited.
+    pub async fn mfa_add_passkey(
+        &self,
+        user_id: &str,
+        method_id: &str,
+        sealed: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.write_tx().await?;
+        let t = now();
+        sqlx::query(
+            "INSERT INTO mfa_methods (id, user_id, kind, secret, confirmed, created_at, last_used_at) \
+             VALUES ($1, $2, 'passkey', $3, $4, $4, $4)",
+        )
+        .bind(method_id)
+        .bind(user_id)
+        .bind(sealed)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            &Actor::Gateway,
+            "mfa.enrolled",
+            Some(user_id),
+            serde_json::json!({ "method": "passkey", "id": method_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a passkey's state after a use (its signature counter).
+    pub async fn mfa_update_passkey(
+        &self,
+        method_id: &str,
+        sealed: &str,
+    ) -> Result<(), DirectoryError> {
+        sqlx::query("UPDATE mfa_methods SET secret = $1, last_used_at = $2 WHERE id = $3")
+            .bind(sealed)
+            .bind(now())
+            .bind(method_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Recovery codes not yet used.
     pub async fn mfa_recovery_codes_left(&self, user_id: &str) -> Result<i64, DirectoryError> {
         Ok(sqlx::query(

@@ -33,12 +33,28 @@ pub enum Flow {
     /// A SAML response POSTed to the ACS, waiting for the browser's same-site GET.
     SamlPosted(SamlPosted),
     Handoff(Handoff),
+    /// A passkey ceremony between its options page and the browser's answer.
+    AwaitingPasskey(PendingPasskey),
+}
+
+/// A WebAuthn ceremony's server-side state (webauthn-rs' registration or authentication
+/// state, which must never reach the browser), for the user who started it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingPasskey {
+    pub user_id: String,
+    pub ceremony: PasskeyCeremony,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PasskeyCeremony {
+    Register(serde_json::Value),
+    Authenticate(serde_json::Value),
 }
 
 impl Flow {
     pub fn ttl(&self) -> Duration {
         match self {
-            Self::AwaitingIdp(_) | Self::AwaitingConsent(_) => FLOW_TTL,
+            Self::AwaitingIdp(_) | Self::AwaitingConsent(_) | Self::AwaitingPasskey(_) => FLOW_TTL,
             Self::AwaitingPasscode(_) => PASSCODE_FLOW_TTL,
             Self::Handoff(_) | Self::SamlPosted(_) => HANDOFF_TTL,
         }
@@ -52,6 +68,7 @@ impl Flow {
             Self::AwaitingPasscode(_) => "awaiting_passcode",
             Self::SamlPosted(_) => "saml_posted",
             Self::Handoff(_) => "handoff",
+            Self::AwaitingPasskey(_) => "awaiting_passkey",
         }
     }
 }

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::flow::{
-    Flow, Handoff, MAX_FLOW_TTL, PendingConsent, PendingPasscode, PendingSignIn, SamlPosted,
-    is_token, random_token,
+    Flow, Handoff, MAX_FLOW_TTL, PendingConsent, PendingPasscode, PendingPasskey, PendingSignIn,
+    SamlPosted, is_token, random_token,
 };
 use crate::db::{Db, now};
 use crate::session::StoreError;
@@ -86,6 +86,7 @@ impl Flows {
     take_kind!(take_handoff, Handoff, Handoff);
     take_kind!(take_passcode, AwaitingPasscode, PendingPasscode);
     take_kind!(take_saml_posted, SamlPosted, SamlPosted);
+    take_kind!(take_passkey, AwaitingPasskey, PendingPasskey);
 
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         self.store.purge_expired().await

@@ -109,6 +109,15 @@ pub async fn handle(
         ),
         "/apps" if get => apps(gw, rt, &req, ctx).await,
         "/mfa" if get => mfa::page(gw, rt, &req, ctx).await,
+        "/passkey.js" if get => Ok(mfa::passkey_script()),
+        "/passkey" if method == Method::POST => {
+            if !crate::web::request::same_origin(&req, &ctx.host) {
+                return Err(GatewayError::Forbidden(
+                    "The passkey must be used on this site.".into(),
+                ));
+            }
+            mfa::passkey_finish(gw, rt, req, ctx).await
+        }
         "/terms" if get => terms::page(gw, rt, &req, ctx).await,
         "/terms" if method == Method::POST => {
             if !crate::web::request::same_origin(&req, &ctx.host) {
@@ -231,7 +240,12 @@ pub fn require_mfa(
     if !crate::web::request::is_navigation(req) {
         return rt.refused(refused).into_response(&ctx.request_id);
     }
-    to_login_host(rt, req, ctx, "/.borderless/mfa", &[])
+    match &refused {
+        crate::admission::Refusal::MfaRequired { strength, .. } if *strength != "mfa" => {
+            to_login_host(rt, req, ctx, "/.borderless/mfa", &[("s", strength)])
+        }
+        _ => to_login_host(rt, req, ctx, "/.borderless/mfa", &[]),
+    }
 }
 
 /// Response for a navigation whose user must accept terms of use first: to the terms page

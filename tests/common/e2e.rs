@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::oidc_provider::node_dir;
-use super::{APP_HOST, LOGIN_HOST};
+use super::{APP_HOST, LOGIN_HOST, OTHER_HOST};
 
 /// Runs `script` with `args`, then the screenshot path and the test hosts (which resolve to
 /// 127.0.0.1); asserts it succeeded and wrote its screenshot; returns its JSON result.
@@ -12,7 +12,7 @@ pub async fn run(script: &str, args: &[&str], screenshot: &Path) -> serde_json::
         .arg(node_dir().join("../../e2e").join(script))
         .args(args)
         .arg(screenshot)
-        .arg(format!("{LOGIN_HOST},{APP_HOST}"))
+        .arg(format!("{LOGIN_HOST},{APP_HOST},{OTHER_HOST}"))
         .output()
         .await
         .expect("run node");

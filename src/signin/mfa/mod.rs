@@ -2,14 +2,21 @@
 //! does not have comes here (not to a new sign-in) and proves a second factor: the code of
 //! the TOTP authenticator they enrolled, one of their recovery codes, or — the first time —
 //! enrolls one (QR code and manual key, confirmed by its first code, then ten recovery codes
-//! shown once). On success the session gains the gateway's MFA under a **new id** (the old
-//! one is revoked) and the browser goes on to the app through the usual handoff.
+//! shown once). An app that needs phishing resistance (`s=phishing_resistant`) asks for a
+//! passkey instead (`passkey`). On success the session gains the gateway's MFA under a
+//! **new id** (the old one is revoked) and the browser goes on to the app through the usual
+//! handoff.
 //!
 //! ```text
-//! app ──MfaRequired──302──▶ /mfa?rd=…&b=…  ──GET──▶ enroll (QR) | challenge
-//!                                          ──POST code──▶ right: rotate session ─▶ handoff ─▶ app
-//!                                                          wrong: count (5 → lock-out, doubling)
+//! app ──MfaRequired──302──▶ /mfa?rd=…&b=…[&s=phishing_resistant]
+//!   TOTP:    GET ─▶ enroll (QR) | challenge ─POST code─▶ right: rotate ─▶ handoff ─▶ app
+//!                                                         wrong: count (5 → lock-out, doubling)
+//!   passkey: GET ─▶ create | use (WebAuthn in the page) ─POST /passkey─▶ rotate ─▶ app
 //! ```
+
+mod passkey;
+
+pub(super) use passkey::{finish as passkey_finish, script as passkey_script};
 
 use std::collections::HashMap;
 
@@ -69,6 +76,8 @@ struct RecoveryPage<'a> {
 /// Everything one step-up request is about.
 struct StepUp {
     target: Target,
+    /// What the app asks for.
+    strength: Strength,
     app_name: String,
     session_id: SessionId,
     session: std::sync::Arc<Session>,
@@ -86,12 +95,10 @@ async fn step_up(
     params: &HashMap<String, String>,
 ) -> Result<Result<StepUp, Response<Body>>, GatewayError> {
     let target = Target::parse(gw, rt, params).await?;
-    if params.get("s").map(String::as_str) == Some(Strength::PhishingResistant.name()) {
-        // Passkeys come next; until then such an app cannot be stepped up to.
-        return Err(GatewayError::Forbidden(
-            "This application requires a passkey, which this gateway cannot register yet.".into(),
-        ));
-    }
+    let strength = match params.get("s").map(String::as_str) {
+        None => Strength::Mfa,
+        Some(s) => Strength::parse(s).ok_or(GatewayError::BadRequest("unknown strength"))?,
+    };
     let (session_id, session) = match gw.session_check(rt, req_headers, None).await? {
         SessionCheck::Admitted(id, s) => (id, s),
         // Not signed in here (or no longer): sign in, then the app sends the browser back.
@@ -113,8 +120,12 @@ async fn step_up(
     if let Some(b) = &target.binding {
         hidden.push(("b", b.clone()));
     }
+    if strength != Strength::Mfa {
+        hidden.push(("s", strength.name().to_string()));
+    }
     Ok(Ok(StepUp {
         target,
+        strength,
         app_name,
         session_id,
         session,
@@ -139,7 +150,16 @@ pub(super) async fn page(
     if let Attempts::LockedUntil(until) = gw.directory.mfa_attempts(&s.user.id).await? {
         return challenge(rt, ctx, &s, None, Some(until));
     }
-    match gw.directory.mfa_totp(&s.user.id).await? {
+    let totp = gw.directory.mfa_totp(&s.user.id).await?;
+    if s.strength == Strength::PhishingResistant {
+        // A first passkey is added on the strength of the user's authenticator when they
+        // have one (a password alone must not be enough to plant a passkey): its code first.
+        let needs_code = totp.as_ref().is_some_and(|t| t.confirmed) && s.session.mfa.is_none();
+        if !needs_code || !gw.directory.mfa_passkeys(&s.user.id).await?.is_empty() {
+            return passkey::page(gw, rt, ctx, &s, None).await;
+        }
+    }
+    match totp {
         Some(t) if t.confirmed => challenge(rt, ctx, &s, None, None),
         Some(t) => enroll(rt, ctx, &s, &t, None),
         None => {
@@ -218,7 +238,7 @@ pub(super) async fn submit(
                     });
                 }
                 gw.directory.mfa_succeeded(&s.user.id).await?;
-                let (_, cookie) = rotate(gw, rt, &s, Strength::Mfa).await?;
+                let (_, cookie) = rotate(gw, rt, &s, Strength::Mfa, "totp").await?;
                 let mut resp = page_with_csp(
                     StatusCode::OK,
                     RecoveryPage {
@@ -263,7 +283,13 @@ pub(super) async fn submit(
         };
     }
     gw.directory.mfa_succeeded(&s.user.id).await?;
-    let (new_id, cookie) = rotate(gw, rt, &s, Strength::Mfa).await?;
+    let (new_id, cookie) = rotate(gw, rt, &s, Strength::Mfa, "totp").await?;
+    if s.strength == Strength::PhishingResistant {
+        // The code was the way to add a passkey: on to it, with the rotated session.
+        let mut resp = response::redirect(&format!("/.borderless/mfa?{}", s.mfa_query()));
+        resp.headers_mut().append(header::SET_COOKIE, cookie);
+        return Ok(resp);
+    }
     let mut resp = complete(
         gw,
         rt,
@@ -274,6 +300,15 @@ pub(super) async fn submit(
     .await?;
     resp.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(resp)
+}
+
+impl StepUp {
+    /// The query that brings the browser back to this step.
+    fn mfa_query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.extend_pairs(self.hidden.iter().map(|(k, v)| (*k, v.as_str())));
+        q.finish()
+    }
 }
 
 /// Counts a wrong code: the message to show, or the end of a lock-out.
@@ -300,6 +335,7 @@ async fn rotate(
     rt: &Runtime,
     s: &StepUp,
     strength: Strength,
+    method: &str,
 ) -> Result<(SessionId, HeaderValue), GatewayError> {
     let now = now_unix();
     let id = gw
@@ -313,7 +349,7 @@ async fn rotate(
             &crate::directory::Actor::Gateway,
             "mfa.step_up",
             Some(&s.user.id),
-            serde_json::json!({ "method": "totp", "strength": strength.name() }),
+            serde_json::json!({ "method": method, "strength": strength.name() }),
         )
         .await
     {

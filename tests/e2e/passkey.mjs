@@ -1,0 +1,84 @@
+// Passkeys in real headless Chromium, with Chromium's virtual authenticator (CTAP2, user
+// verification on) standing in for the device.
+//
+// Usage: node passkey.mjs <redemption-link> <login> <expected-text> <phishing-resistant-app-url> [screenshot.png] [host,...]
+// Redeems the invitation and enrolls TOTP for the MFA app (codes from npm `otpauth`), which
+// lands on `expected-text`; then opens the app that needs phishing resistance: the TOTP
+// session is not enough, the page asks to create a passkey; creates it and lands there.
+// Then signs in again from scratch and uses the passkey. Prints {"ok":true,...}.
+import { launch, signInAtProvider } from './browser.mjs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const OTPAuth = await import(
+  pathToFileURL(join(here, '../support/node/node_modules/otpauth/dist/otpauth.node.mjs')).href
+);
+
+const [link, login, expected, strictApp, screenshot, hosts] = process.argv.slice(2);
+const browser = await launch(hosts);
+const steps = [];
+const fail = async (page, why) => {
+  console.log(JSON.stringify({ ok: false, why, steps, url: page.url(), body: (await page.content()).slice(0, 3000) }));
+  await browser.close();
+  process.exit(1);
+};
+const waitText = (page, t, what) =>
+  page.waitForFunction((s) => document.body && document.body.innerText.includes(s), t, { timeout: 15000 })
+    .catch(() => fail(page, what));
+try {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+
+  // Redeem, enroll TOTP for the MFA app.
+  await page.goto(link);
+  await page.click('a.button');
+  await signInAtProvider(page, login, fail);
+  await page.waitForSelector('#accept', { timeout: 15000 }).catch(() => fail(page, 'no consent page'));
+  await page.click('#accept');
+  await page.waitForSelector('#manual-key', { timeout: 15000 }).catch(() => fail(page, 'no TOTP enrollment'));
+  const key = (await page.textContent('#manual-key')).replace(/\s+/g, '');
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(key), digits: 6, period: 30 });
+  await page.fill('#code', totp.generate());
+  await page.click('#verify');
+  await page.waitForSelector('#continue', { timeout: 15000 }).catch(() => fail(page, 'no recovery codes'));
+  await page.click('#continue');
+  await waitText(page, expected, `MFA app never showed ${expected}`);
+  steps.push({ page: 'totp app' });
+
+  // The phishing-resistant app: TOTP is not enough, a passkey is created.
+  await page.goto(strictApp);
+  await page.waitForSelector('#passkey-go', { timeout: 15000 }).catch(() => fail(page, 'no passkey page'));
+  if ((await page.getAttribute('#passkey-form', 'data-mode')) !== 'register') await fail(page, 'not a registration');
+  steps.push({ page: 'create passkey' });
+  await page.click('#passkey-go');
+  await waitText(page, expected, `strict app never showed ${expected}`);
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  steps.push({ page: 'strict app', credentials: credentials.length, rpId: credentials[0] && credentials[0].rpId });
+
+  // From scratch: sign in, then the passkey is used (no new registration).
+  await context.clearCookies();
+  await page.goto(strictApp);
+  await signInAtProvider(page, login, fail);
+  await page.waitForSelector('#passkey-go', { timeout: 15000 }).catch(() => fail(page, 'no passkey page again'));
+  if ((await page.getAttribute('#passkey-form', 'data-mode')) !== 'authenticate') await fail(page, 'not an authentication');
+  steps.push({ page: 'use passkey' });
+  await page.click('#passkey-go');
+  await waitText(page, expected, `strict app never showed ${expected} after the passkey`);
+  steps.push({ page: 'strict app again' });
+  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ ok: true, steps, url: page.url() }));
+  await browser.close();
+} catch (e) {
+  console.log(JSON.stringify({ ok: false, why: String(e), steps }));
+  await browser.close();
+  process.exit(1);
+}
