@@ -320,3 +320,35 @@ async fn chromium_redeems_with_a_mailed_code_by_keyboard() {
     );
     env.gw.stop().await;
 }
+
+/// A passcode sign-in is not a second factor: an app whose policy needs MFA sends the guest
+/// to the gateway's own MFA step — unless the operator set `counts_as_mfa` on the provider.
+#[tokio::test]
+async fn a_passcode_counts_as_mfa_only_when_the_operator_says_so() {
+    const MFA: &str = "\n[[policy]]\nname = \"MFA for HR\"\nusers = [\"guests\"]\napps = [\"hr\"]\nrequire = [\"mfa\"]\n";
+    for (counts, lands) in [(false, "/.borderless/mfa"), (true, "/")] {
+        let mut env = GuestEnv::start_with(Options {
+            extra: format!(
+                "{PASSCODE_IDP}{}{MFA}",
+                if counts { "counts_as_mfa = true\n" } else { "" }
+            ),
+            ..Default::default()
+        })
+        .await;
+        env.cli_json(&["invite", GUEST, "--app", "hr", "--no-email"])
+            .await;
+        let g = Guest::at_app(&env).await;
+        g.send(GUEST).await;
+        let code = code_in(&env.smtp().next_mail().await.text);
+        let (status, page) = g.verify(&code).await;
+        assert_eq!(status, 200, "{page}");
+        let r = env.consent(&g.client, "accept").await;
+        assert_eq!(
+            r.url().path(),
+            lands,
+            "counts_as_mfa = {counts}: {}",
+            r.url()
+        );
+        env.gw.stop().await;
+    }
+}

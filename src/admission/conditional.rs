@@ -106,11 +106,23 @@ impl<'a> Facts<'a> {
                 auth_time: session.auth_time,
                 session_created: session.created_at,
                 partner_mfa,
-                gateway_mfa: session.mfa,
+                gateway_mfa: session.mfa.or_else(|| passcode_as_mfa(config, session)),
                 terms_accepted: set.accepted_terms(&user.accepted_terms),
             },
         }
     }
+}
+
+/// A sign-in with an email passcode whose provider the operator opted in counts as MFA
+/// performed at the sign-in (never phishing-resistant).
+fn passcode_as_mfa(config: &Config, session: &Session) -> Option<(crate::policy::Strength, i64)> {
+    config
+        .idps
+        .iter()
+        .find(|i| i.id == *session.idp)
+        .and_then(|i| i.passcode.as_ref())
+        .filter(|p| p.counts_as_mfa)
+        .map(|_| (crate::policy::Strength::Mfa, session.auth_time))
 }
 
 fn protocol_of(config: &Config, idp: &str) -> Protocol {

@@ -484,6 +484,11 @@ pub struct IdpSection {
     pub max_failures: Option<u32>,
     /// `kind = "email_passcode"`: minutes an address stays locked [default: 15].
     pub lockout_minutes: Option<u64>,
+    /// `kind = "email_passcode"`: a passcode sign-in satisfies a policy's `mfa` (the
+    /// operator's call: a code to a mailbox is one more thing the user holds, not a second
+    /// factor of the sign-in it is) [default: false].
+    #[serde(default)]
+    pub counts_as_mfa: bool,
     /// OpenID Connect: the issuer, exactly as its discovery document names it. OAuth2: the
     /// namespace of the provider's user ids [default: the provider's web origin].
     pub issuer: Option<String>,

@@ -84,6 +84,8 @@ pub struct PasscodeSettings {
     pub code_ttl: std::time::Duration,
     pub max_failures: u32,
     pub lockout: std::time::Duration,
+    /// Its sign-ins satisfy a policy's `mfa` (an operator's opt-in).
+    pub counts_as_mfa: bool,
 }
 
 /// The `iss` of identities proven by an email passcode: the gateway itself vouches.
@@ -393,6 +395,7 @@ fn passcode_idp(sink: &mut ErrorSink<'_>, ip: &KeyPath, idp: &IdpSection) -> Opt
             code_ttl: std::time::Duration::from_secs(ttl * 60),
             max_failures,
             lockout: std::time::Duration::from_secs(lockout * 60),
+            counts_as_mfa: idp.counts_as_mfa,
         }),
         domains: Vec::new(),
         saml: None,
@@ -607,6 +610,7 @@ fn kind_specific_keys(idp: &IdpSection) -> Vec<(&'static str, bool, &'static [Id
             idp.lockout_minutes.is_some(),
             &[Passcode],
         ),
+        ("counts_as_mfa", idp.counts_as_mfa, &[Passcode]),
     ]
 }
 
