@@ -716,3 +716,68 @@ terms = "nda"
         .expect("post");
     expect_refusal(r, 403, "terms_required").await;
 }
+
+/// The terms page in headless Chromium: shown after consent, accepted once, not again.
+#[tokio::test]
+async fn chromium_shows_the_terms_once_and_lets_the_guest_in() {
+    let mut env = env(r#"
+[[terms]]
+id = "aup"
+version = "1"
+title = "Acceptable use"
+text = "Use Contoso's apps for the project only."
+
+[[policy]]
+name = "AUP for HR"
+users = ["guests"]
+apps = ["hr"]
+require = ["terms"]
+terms = "aup"
+"#)
+    .await;
+    env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let upn = "alice_fabrikam.example#EXT#@contoso.example";
+    let result = common::e2e::run(
+        "terms.mjs",
+        &[&link, "alice", upn],
+        &env.gw.dir.path().join("terms.png"),
+    )
+    .await;
+    assert_eq!(result["steps"][0]["title"], "Acceptable use · Borderless");
+    assert_eq!(
+        result["steps"][0]["text"],
+        "Use Contoso's apps for the project only."
+    );
+    assert_eq!(result["steps"][2]["page"], "app again");
+    assert_eq!(audit(&env, "terms.accepted").await.len(), 1);
+}
+
+/// In headless Chromium: the trusted partner's guest whose IdP did MFA goes from the
+/// invitation to the MFA app with no prompt at all.
+#[tokio::test]
+async fn chromium_a_trusted_partners_guest_meets_no_mfa_prompt() {
+    let mut env = env(MFA_FOR_HR).await;
+    env.cli_json(&["invite", "frank@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let result = common::e2e::run(
+        "redeem.mjs",
+        &[
+            &link,
+            "frank",
+            "frank_fabrikam.example#EXT#@contoso.example",
+        ],
+        &env.gw.dir.path().join("trusted.png"),
+    )
+    .await;
+    assert_eq!(result["ok"], true);
+    assert!(
+        result["url"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&env.gw.url(APP_HOST, "/")),
+        "{result}"
+    );
+}
