@@ -781,3 +781,64 @@ async fn chromium_a_trusted_partners_guest_meets_no_mfa_prompt() {
         "{result}"
     );
 }
+
+/// A group change takes effect on the next requests: joining a group a block policy names
+/// refuses the guest's live session, leaving it lets the same session in again.
+#[tokio::test]
+async fn a_group_change_takes_effect_without_a_new_sign_in() {
+    let mut env = env(r#"
+[[policy]]
+name = "No contractors on HR"
+groups = ["contractors"]
+apps = ["hr"]
+block = true
+"#)
+    .await;
+    let (alice, landed) = redeem(&mut env, "alice@fabrikam.example", "alice").await;
+    assert_eq!(landed.status(), 200);
+    let out = env.cli(&["groups", "create", "contractors"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status_until = |want: u16| {
+        let alice = alice.clone();
+        let url = env.gw.url(APP_HOST, "/");
+        async move {
+            // Through the revocation feed: within a second.
+            for _ in 0..30 {
+                let s = alice.get(&url).send().await.expect("app").status().as_u16();
+                if s == want {
+                    return s;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            0
+        }
+    };
+    let out = env
+        .cli(&[
+            "groups",
+            "add-member",
+            "contractors",
+            "alice@fabrikam.example",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status_until(403).await, 403, "blocked once in the group");
+    let out = env
+        .cli(&[
+            "groups",
+            "remove-member",
+            "contractors",
+            "alice@fabrikam.example",
+        ])
+        .await;
+    assert!(out.status.success());
+    assert_eq!(status_until(200).await, 200, "in again, same session");
+}

@@ -81,8 +81,8 @@ pub enum Refusal {
         app: String,
         terms: String,
     },
-    /// A policy asks for MFA of at least `strength` that this session does not have, and the
-    /// gateway cannot yet perform it for the user.
+    /// A policy asks for MFA of at least `strength` that this session does not have. A page
+    /// load is sent to the step-up instead (`signin::require_mfa`); other requests get this.
     MfaRequired {
         app: String,
         strength: &'static str,
