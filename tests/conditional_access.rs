@@ -173,13 +173,7 @@ block = true
     assert_eq!(e["detail"]["result"], "allow");
 
     // Switched on: the next request is refused, the session is not ended.
-    let config = std::fs::read_to_string(env.config()).expect("config");
-    std::fs::write(
-        env.config(),
-        config.replace("state = \"report_only\"", "state = \"on\""),
-    )
-    .expect("config");
-    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    reconfigure(&env, "state = \"report_only\"", "state = \"on\"");
     let r = alice
         .get(env.gw.url(APP_HOST, "/"))
         .send()
@@ -188,13 +182,7 @@ block = true
     expect_refusal(r, 403, "policy_blocked").await;
     assert_eq!(audit(&env, "policy.blocked").await.len(), 1);
     // And off again: in at once, the same session.
-    let config = std::fs::read_to_string(env.config()).expect("config");
-    std::fs::write(
-        env.config(),
-        config.replace("state = \"on\"", "state = \"off\""),
-    )
-    .expect("config");
-    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    reconfigure(&env, "state = \"on\"", "state = \"off\"");
     let r = alice
         .get(env.gw.url(APP_HOST, "/"))
         .send()
@@ -236,18 +224,16 @@ async fn partner_settings_block_a_partner_and_narrow_another_to_some_apps() {
     let (grace, landed) = redeem(&mut env, "grace@woodgrove.example", "grace").await;
     assert_eq!(landed.status(), 200);
 
-    let config = std::fs::read_to_string(env.config()).expect("config");
-    let config = config
-        .replace(
-            "name = \"woodgrove\"",
-            "name = \"woodgrove\"\ninbound = \"block\"",
-        )
-        .replace(
-            "name = \"fabrikam\"",
-            "name = \"fabrikam\"\napps = [\"wiki\"]",
-        );
-    std::fs::write(env.config(), config).expect("config");
-    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    reconfigure(
+        &env,
+        "name = \"woodgrove\"",
+        "name = \"woodgrove\"\ninbound = \"block\"",
+    );
+    reconfigure(
+        &env,
+        "name = \"fabrikam\"",
+        "name = \"fabrikam\"\napps = [\"wiki\"]",
+    );
     let r = grace
         .get(env.gw.url(APP_HOST, "/"))
         .send()
@@ -338,6 +324,14 @@ sign_in_frequency_secs = 2
     );
     let (at, _) = open_app(&env, &alice).await;
     assert_eq!(at.host_str(), Some(APP_HOST));
+}
+
+/// Rewrites the running gateway's config (`from` → `to`) and reloads it, as SIGHUP does.
+fn reconfigure(env: &GuestEnv, from: &str, to: &str) {
+    let config = std::fs::read_to_string(env.config()).expect("config");
+    assert!(config.contains(from), "`{from}` is not in the config");
+    std::fs::write(env.config(), config.replace(from, to)).expect("config");
+    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
 }
 
 /// The line of the first line of `toml` that contains `needle` (1-based).
@@ -681,13 +675,7 @@ terms = "nda"
     assert_eq!(audit(&env, "terms.accepted").await.len(), 1);
 
     // A new version: asked again, once.
-    let config = std::fs::read_to_string(env.config()).expect("config");
-    std::fs::write(
-        env.config(),
-        config.replace("version = \"2026-12\"", "version = \"2027-01\""),
-    )
-    .expect("config");
-    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    reconfigure(&env, "version = \"2026-12\"", "version = \"2027-01\"");
     let r = alice
         .get(env.gw.url(APP_HOST, "/"))
         .send()
@@ -702,13 +690,7 @@ terms = "nda"
     assert_eq!(events.len(), 2);
     assert_eq!(events[1]["detail"]["version"], "2027-01");
     // A script's request (not a page load) gets the refusal, not a redirect.
-    let config = std::fs::read_to_string(env.config()).expect("config");
-    std::fs::write(
-        env.config(),
-        config.replace("version = \"2027-01\"", "version = \"2027-02\""),
-    )
-    .expect("config");
-    borderless::reload(&env.gw.gw, &env.config()).expect("reload");
+    reconfigure(&env, "version = \"2027-01\"", "version = \"2027-02\"");
     let r = alice
         .post(env.gw.url(APP_HOST, "/api"))
         .send()

@@ -23,6 +23,17 @@ apps = ["hr"]
 require = ["mfa"]
 "#;
 
+/// `CONFIG` plus a wiki that requires phishing-resistant MFA (a passkey).
+async fn strict_env() -> GuestEnv {
+    GuestEnv::start_with(Options {
+        extra: format!(
+            "{CONFIG}\n[[policy]]\nname = \"Passkeys for the wiki\"\nusers = [\"guests\"]\napps = [\"wiki\"]\nrequire = [\"phishing_resistant\"]\n"
+        ),
+        ..Default::default()
+    })
+    .await
+}
+
 async fn env() -> GuestEnv {
     GuestEnv::start_with(Options {
         extra: CONFIG.into(),
@@ -396,13 +407,7 @@ async fn chromium_enrolls_totp_and_a_second_browser_steps_up_with_a_fresh_code()
 /// passkey; a later sign-in uses it.
 #[tokio::test]
 async fn chromium_a_phishing_resistant_app_refuses_totp_and_accepts_a_passkey() {
-    let mut env = GuestEnv::start_with(Options {
-        extra: format!(
-            "{CONFIG}\n[[policy]]\nname = \"Passkeys for the wiki\"\nusers = [\"guests\"]\napps = [\"wiki\"]\nrequire = [\"phishing_resistant\"]\n"
-        ),
-        ..Default::default()
-    })
-    .await;
+    let mut env = strict_env().await;
     env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
         .await;
     let link = env.smtp().next_mail().await.redeem_link();
@@ -459,13 +464,7 @@ async fn chromium_a_phishing_resistant_app_refuses_totp_and_accepts_a_passkey() 
 /// ceremony id from elsewhere (or used twice) starts a new ceremony, nothing steps up.
 #[tokio::test]
 async fn a_forged_passkey_answer_is_refused() {
-    let mut env = GuestEnv::start_with(Options {
-        extra: format!(
-            "{CONFIG}\n[[policy]]\nname = \"Passkeys for the wiki\"\nusers = [\"guests\"]\napps = [\"wiki\"]\nrequire = [\"phishing_resistant\"]\n"
-        ),
-        ..Default::default()
-    })
-    .await;
+    let mut env = strict_env().await;
     let (alice, _t, _) = enrolled(&mut env).await;
     let out = env
         .cli(&["guests", "assign", "alice@fabrikam.example", "wiki"])

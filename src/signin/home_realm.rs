@@ -20,7 +20,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::start::Target;
-use super::{passcode, read_form};
+use super::{passcode, read_unique_form};
 use crate::config::{Config, IdpConfig};
 use crate::directory::address::Address;
 use crate::error::GatewayError;
@@ -113,13 +113,7 @@ pub(super) async fn submit(
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let headers = req.headers().clone();
-    let form = read_form(req).await?;
-    let mut q = std::collections::HashMap::new();
-    for (k, v) in form {
-        if q.insert(k, v).is_some() {
-            return Err(GatewayError::BadRequest("a form field was repeated"));
-        }
-    }
+    let q = read_unique_form(req, 4096).await?;
     let target = Target::parse(gw, rt, &q).await?;
     let typed = q.get("email").map(|e| e.trim()).unwrap_or("");
     let Ok(address) = Address::parse(typed) else {

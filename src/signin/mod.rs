@@ -327,6 +327,21 @@ pub(super) async fn read_form(
     read_form_up_to(req, 4096).await
 }
 
+/// A urlencoded form body of at most `max` bytes as a map, refusing a repeated field (two
+/// values for one name are an attempt to have two parts of the code read different ones).
+pub(super) async fn read_unique_form(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<std::collections::HashMap<String, String>, GatewayError> {
+    let mut map = std::collections::HashMap::new();
+    for (k, v) in read_form_up_to(req, max).await? {
+        if map.insert(k, v).is_some() {
+            return Err(GatewayError::BadRequest("a form field was repeated"));
+        }
+    }
+    Ok(map)
+}
+
 /// A urlencoded form body of at most `max` bytes.
 pub(super) async fn read_form_up_to(
     req: Request<Incoming>,

@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::start::Target;
-use super::{page_with_csp, read_form};
+use super::{page_with_csp, read_unique_form};
 use crate::error::GatewayError;
 use crate::policy::Terms;
 use crate::response::{self, Body};
@@ -107,12 +107,7 @@ pub(super) async fn accept(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
     let headers = req.headers().clone();
-    let mut params = HashMap::new();
-    for (k, v) in read_form(req).await? {
-        if params.insert(k, v).is_some() {
-            return Err(GatewayError::BadRequest("a field was repeated"));
-        }
-    }
+    let params = read_unique_form(req, 4096).await?;
     if params.get("decision").map(String::as_str) != Some("accept") {
         return Err(GatewayError::BadRequest("no decision"));
     }

@@ -33,3 +33,24 @@ export async function signInAtProvider(page, login, fail) {
     await page.click('button[type="submit"]');
   }
 }
+
+/// A script's way out on failure: prints {"ok":false,…} with where it was, closes the
+/// browser, exits 1. `steps` are the script's progress so far.
+export function failer(browser, steps) {
+  return async (page, why) => {
+    console.log(JSON.stringify({ ok: false, why, steps, url: page.url(), body: (await page.content()).slice(0, 3000) }));
+    await browser.close();
+    process.exit(1);
+  };
+}
+
+/// Waits until the page shows `text`, else fails with `what`.
+export function waitText(page, text, what, fail) {
+  return page.waitForFunction((s) => document.body && document.body.innerText.includes(s), text, { timeout: 15000 })
+    .catch(() => fail(page, what));
+}
+
+/// The npm `otpauth` package (as an authenticator app computes codes).
+export async function otpauth() {
+  return import(pathToFileURL(join(here, '../support/node/node_modules/otpauth/dist/otpauth.node.mjs')).href);
+}

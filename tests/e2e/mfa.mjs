@@ -7,27 +7,13 @@
 // it shows `expected-text`. Then, in a second browser of the same user: signs in again, is
 // asked only for a code, types the code just used (must be refused as used) and then the
 // next one (must let in). Prints {"ok":true,...} on success.
-import { launch, signInAtProvider } from './browser.mjs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const OTPAuth = await import(
-  pathToFileURL(join(here, '../support/node/node_modules/otpauth/dist/otpauth.node.mjs')).href
-);
+import { failer, launch, otpauth, signInAtProvider, waitText } from './browser.mjs';
+const OTPAuth = await otpauth();
 
 const [link, login, expected, screenshot, hosts] = process.argv.slice(2);
 const browser = await launch(hosts);
 const steps = [];
-const fail = async (page, why) => {
-  console.log(JSON.stringify({ ok: false, why, steps, url: page.url(), body: (await page.content()).slice(0, 3000) }));
-  await browser.close();
-  process.exit(1);
-};
-const text = (page) => page.evaluate(() => (document.body ? document.body.innerText : ''));
-const waitText = (page, t, what) =>
-  page.waitForFunction((s) => document.body && document.body.innerText.includes(s), t, { timeout: 15000 })
-    .catch(() => fail(page, what));
+const fail = failer(browser, steps);
 try {
   const page = await browser.newPage({ ignoreHTTPSErrors: true });
   await page.goto(link);
@@ -49,7 +35,7 @@ try {
   steps.push({ page: 'recovery', codes: codes.length });
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   await page.click('#continue');
-  await waitText(page, expected, `app never showed ${expected}`);
+  await waitText(page, expected, `app never showed ${expected}`, fail);
   steps.push({ page: 'app', url: page.url() });
 
   // A second browser: the IdP sign-in, then only the code.
@@ -60,12 +46,12 @@ try {
   if (await other.$('#manual-key')) await fail(other, 'enrollment again instead of a challenge');
   await other.fill('#code', first);
   await other.click('#verify');
-  await waitText(other, 'already used', 'the reused code was not refused');
+  await waitText(other, 'already used', 'the reused code was not refused', fail);
   steps.push({ page: 'replay refused' });
   const next = totp.generate({ timestamp: Date.now() + 30000 });
   await other.fill('#code', next);
   await other.click('#verify');
-  await waitText(other, expected, `second browser never reached ${expected}`);
+  await waitText(other, expected, `second browser never reached ${expected}`, fail);
   steps.push({ page: 'app again', url: other.url() });
   console.log(JSON.stringify({ ok: true, steps, recovery: codes.length, url: page.url() }));
   await browser.close();

@@ -6,26 +6,13 @@
 // lands on `expected-text`; then opens the app that needs phishing resistance: the TOTP
 // session is not enough, the page asks to create a passkey; creates it and lands there.
 // Then signs in again from scratch and uses the passkey. Prints {"ok":true,...}.
-import { launch, signInAtProvider } from './browser.mjs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const OTPAuth = await import(
-  pathToFileURL(join(here, '../support/node/node_modules/otpauth/dist/otpauth.node.mjs')).href
-);
+import { failer, launch, otpauth, signInAtProvider, waitText } from './browser.mjs';
+const OTPAuth = await otpauth();
 
 const [link, login, expected, strictApp, screenshot, hosts] = process.argv.slice(2);
 const browser = await launch(hosts);
 const steps = [];
-const fail = async (page, why) => {
-  console.log(JSON.stringify({ ok: false, why, steps, url: page.url(), body: (await page.content()).slice(0, 3000) }));
-  await browser.close();
-  process.exit(1);
-};
-const waitText = (page, t, what) =>
-  page.waitForFunction((s) => document.body && document.body.innerText.includes(s), t, { timeout: 15000 })
-    .catch(() => fail(page, what));
+const fail = failer(browser, steps);
 try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
@@ -51,7 +38,7 @@ try {
   await page.click('#verify');
   await page.waitForSelector('#continue', { timeout: 15000 }).catch(() => fail(page, 'no recovery codes'));
   await page.click('#continue');
-  await waitText(page, expected, `MFA app never showed ${expected}`);
+  await waitText(page, expected, `MFA app never showed ${expected}`, fail);
   steps.push({ page: 'totp app' });
 
   // The phishing-resistant app: TOTP is not enough, a passkey is created.
@@ -60,7 +47,7 @@ try {
   if ((await page.getAttribute('#passkey-form', 'data-mode')) !== 'register') await fail(page, 'not a registration');
   steps.push({ page: 'create passkey' });
   await page.click('#passkey-go');
-  await waitText(page, expected, `strict app never showed ${expected}`);
+  await waitText(page, expected, `strict app never showed ${expected}`, fail);
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   steps.push({ page: 'strict app', credentials: credentials.length, rpId: credentials[0] && credentials[0].rpId });
 
@@ -72,7 +59,7 @@ try {
   if ((await page.getAttribute('#passkey-form', 'data-mode')) !== 'authenticate') await fail(page, 'not an authentication');
   steps.push({ page: 'use passkey' });
   await page.click('#passkey-go');
-  await waitText(page, expected, `strict app never showed ${expected} after the passkey`);
+  await waitText(page, expected, `strict app never showed ${expected} after the passkey`, fail);
   steps.push({ page: 'strict app again' });
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   console.log(JSON.stringify({ ok: true, steps, url: page.url() }));

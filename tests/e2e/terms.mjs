@@ -4,19 +4,12 @@
 // Redeems the invitation (IdP sign-in, consent), is shown the terms page, accepts it, lands
 // on the app showing `expected-text`; opens the app again and must not see the terms again.
 // Prints {"ok":true,...}.
-import { launch, signInAtProvider } from './browser.mjs';
+import { failer, launch, signInAtProvider, waitText } from './browser.mjs';
 
 const [link, login, expected, screenshot, hosts] = process.argv.slice(2);
 const browser = await launch(hosts);
 const steps = [];
-const fail = async (page, why) => {
-  console.log(JSON.stringify({ ok: false, why, steps, url: page.url(), body: (await page.content()).slice(0, 3000) }));
-  await browser.close();
-  process.exit(1);
-};
-const waitText = (page, t, what) =>
-  page.waitForFunction((s) => document.body && document.body.innerText.includes(s), t, { timeout: 15000 })
-    .catch(() => fail(page, what));
+const fail = failer(browser, steps);
 try {
   const page = await browser.newPage({ ignoreHTTPSErrors: true });
   await page.goto(link);
@@ -28,11 +21,11 @@ try {
   steps.push({ page: 'terms', title: await page.title(), text: (await page.textContent('#terms-text')).trim().slice(0, 200) });
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   await page.click('#accept-terms');
-  await waitText(page, expected, `app never showed ${expected}`);
+  await waitText(page, expected, `app never showed ${expected}`, fail);
   steps.push({ page: 'app' });
   const app = page.url();
   await page.goto(app);
-  await waitText(page, expected, `app never showed ${expected} the second time`);
+  await waitText(page, expected, `app never showed ${expected} the second time`, fail);
   if (await page.$('#accept-terms')) await fail(page, 'terms asked again');
   steps.push({ page: 'app again' });
   console.log(JSON.stringify({ ok: true, steps, url: page.url() }));

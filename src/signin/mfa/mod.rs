@@ -27,7 +27,7 @@ use hyper::body::Incoming;
 
 use super::complete::complete;
 use super::start::Target;
-use super::{page_with_csp, read_form};
+use super::{page_with_csp, read_unique_form};
 use crate::directory::User;
 use crate::directory::mfa::{Attempts, StoredTotp, seal_context};
 use crate::error::GatewayError;
@@ -190,13 +190,7 @@ pub(super) async fn submit(
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let headers = req.headers().clone();
-    let form = read_form(req).await?;
-    let mut params = HashMap::new();
-    for (k, v) in form {
-        if params.insert(k, v).is_some() {
-            return Err(GatewayError::BadRequest("a field was repeated"));
-        }
-    }
+    let params = read_unique_form(req, 4096).await?;
     let s = match step_up(gw, rt, &headers, &params).await? {
         Ok(s) => s,
         Err(resp) => return Ok(resp),
@@ -282,14 +276,28 @@ pub(super) async fn submit(
             Ok(msg) => challenge(rt, ctx, &s, Some(&msg), None),
         };
     }
-    gw.directory.mfa_succeeded(&s.user.id).await?;
-    let (new_id, cookie) = rotate(gw, rt, &s, Strength::Mfa, "totp").await?;
     if s.strength == Strength::PhishingResistant {
         // The code was the way to add a passkey: on to it, with the rotated session.
+        gw.directory.mfa_succeeded(&s.user.id).await?;
+        let (_, cookie) = rotate(gw, rt, &s, Strength::Mfa, "totp").await?;
         let mut resp = response::redirect(&format!("/.borderless/mfa?{}", s.mfa_query()));
         resp.headers_mut().append(header::SET_COOKIE, cookie);
         return Ok(resp);
     }
+    stepped_up(gw, rt, &s, Strength::Mfa, "totp").await
+}
+
+/// A second factor proven: the count starts again, the session is rotated with it, and the
+/// browser goes on to the app (through a handoff when the app is on another host).
+async fn stepped_up(
+    gw: &Gateway,
+    rt: &Runtime,
+    s: &StepUp,
+    strength: Strength,
+    method: &str,
+) -> Result<Response<Body>, GatewayError> {
+    gw.directory.mfa_succeeded(&s.user.id).await?;
+    let (new_id, cookie) = rotate(gw, rt, s, strength, method).await?;
     let mut resp = complete(
         gw,
         rt,

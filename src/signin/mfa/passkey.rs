@@ -4,8 +4,6 @@
 //! origin, a passkey cannot be relayed by a look-alike site, which is what an app's
 //! `phishing_resistant` requirement asks for.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -15,9 +13,8 @@ use webauthn_rs::prelude::{
     RegisterPublicKeyCredential, Uuid,
 };
 
-use super::super::complete::complete;
 use super::super::flow::{Flow, PasskeyCeremony, PendingPasskey};
-use super::{StepUp, rotate, step_up, wrong};
+use super::{StepUp, step_up, stepped_up, wrong};
 use crate::directory::mfa::seal_context;
 use crate::error::GatewayError;
 use crate::policy::Strength;
@@ -153,12 +150,8 @@ pub(in crate::signin) async fn finish(
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let headers = req.headers().clone();
-    let mut params = HashMap::new();
-    for (k, v) in super::super::read_form_up_to(req, 32 * 1024).await? {
-        if params.insert(k, v).is_some() {
-            return Err(GatewayError::BadRequest("a field was repeated"));
-        }
-    }
+    // A WebAuthn answer is a few kilobytes of base64.
+    let params = super::super::read_unique_form(req, 32 * 1024).await?;
     let s = match step_up(gw, rt, &headers, &params).await? {
         Ok(s) => s,
         Err(resp) => return Ok(resp),
@@ -247,16 +240,5 @@ pub(in crate::signin) async fn finish(
             }
         };
     }
-    gw.directory.mfa_succeeded(&s.user.id).await?;
-    let (new_id, cookie) = rotate(gw, rt, &s, Strength::PhishingResistant, "passkey").await?;
-    let mut resp = complete(
-        gw,
-        rt,
-        new_id,
-        &s.target.return_to,
-        s.target.binding.as_deref(),
-    )
-    .await?;
-    resp.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(resp)
+    stepped_up(gw, rt, &s, Strength::PhishingResistant, "passkey").await
 }
