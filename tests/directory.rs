@@ -374,6 +374,12 @@ async fn session_store_round_trips_on_every_backend() {
         let stepped = s.with_mfa(
             borderless::policy::Strength::PhishingResistant,
             1_800_000_000,
+            "hwk",
+        );
+        assert_eq!(
+            stepped.amr().collect::<Vec<_>>(),
+            ["pwd", "mfa", "hwk"],
+            "the method joins the IdP's amr, mfa once"
         );
         let stepped_id = borderless::session::SessionId::random();
         store

@@ -152,11 +152,29 @@ impl Session {
     }
 
     /// The same session with MFA the gateway just performed, for a new id (step-up rotates
-    /// the id, so a cookie captured before the second factor gains nothing from it).
-    pub fn with_mfa(&self, strength: Strength, at: i64) -> Session {
-        let mut s = self.clone();
-        s.mfa = Some((strength, at));
-        s
+    /// the id, so a cookie captured before the second factor gains nothing from it). Its
+    /// `amr` gains `mfa` and the method (RFC 8176: `otp` for TOTP, `hwk` for a passkey), so
+    /// apps reading the signed assertion see how the user got in.
+    pub fn with_mfa(&self, strength: Strength, at: i64, method_amr: &str) -> Session {
+        let mut amr: Vec<String> = self.amr().map(str::to_string).collect();
+        for v in [method_amr, "mfa"] {
+            if !amr.iter().any(|a| a == v) {
+                amr.push(v.to_string());
+            }
+        }
+        Session::from(NewSession {
+            user_key: self.user_key().to_string(),
+            idp: self.idp.to_string(),
+            issuer: self.issuer.to_string(),
+            subject: self.subject().to_string(),
+            attributes: self.attributes().to_map(),
+            amr,
+            acr: self.acr().map(str::to_string),
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            mfa: Some((strength, at)),
+        })
     }
 }
 

@@ -346,9 +346,11 @@ async fn rotate(
     method: &str,
 ) -> Result<(SessionId, HeaderValue), GatewayError> {
     let now = now_unix();
+    // RFC 8176 method values for the session's `amr`.
+    let method_amr = if method == "passkey" { "hwk" } else { "otp" };
     let id = gw
         .sessions
-        .create(s.session.with_mfa(strength, now))
+        .create(s.session.with_mfa(strength, now, method_amr))
         .await?;
     gw.sessions.revoke(&s.session_id).await?;
     if let Err(e) = gw
