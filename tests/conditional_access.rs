@@ -824,3 +824,65 @@ block = true
     assert!(out.status.success());
     assert_eq!(status_until(200).await, 200, "in again, same session");
 }
+
+/// In headless Chromium: a blocked location shows the refusal page (its code and request
+/// id) right after the guest accepts; the same block in report-only lets the guest in.
+#[tokio::test]
+async fn chromium_a_blocked_location_is_refused_and_report_only_is_not() {
+    for (state, expected) in [
+        ("on", "policy_blocked"),
+        ("report_only", "alice_fabrikam.example#EXT#@contoso.example"),
+    ] {
+        let mut env = env(&format!(
+            "[[policy]]\nname = \"Block loopback\"\nstate = \"{state}\"\nusers = [\"guests\"]\napps = [\"hr\"]\nlocations = [\"loopback\"]\nblock = true\n"
+        ))
+        .await;
+        env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+            .await;
+        let link = env.smtp().next_mail().await.redeem_link();
+        let result = common::e2e::run(
+            "redeem.mjs",
+            &[&link, "alice", expected],
+            &env.gw.dir.path().join(format!("location-{state}.png")),
+        )
+        .await;
+        assert_eq!(result["ok"], true, "{state}: {result}");
+        let action = if state == "on" {
+            "policy.blocked"
+        } else {
+            "policy.report_only"
+        };
+        assert_eq!(audit(&env, action).await.len(), 1, "{state}");
+    }
+}
+
+/// In headless Chromium: past the sign-in frequency the IdP shows its login form again
+/// (although it still has its own session), and after it the guest is back in the app.
+#[tokio::test]
+async fn chromium_sign_in_frequency_asks_the_idp_to_sign_in_again() {
+    let mut env = env(
+        "[[policy]]\nname = \"Re-authenticate often\"\nusers = [\"guests\"]\napps = [\"hr\"]\nsign_in_frequency_secs = 2\n",
+    )
+    .await;
+    env.cli_json(&["invite", "alice@fabrikam.example", "--app", "hr"])
+        .await;
+    let link = env.smtp().next_mail().await.redeem_link();
+    let result = common::e2e::run(
+        "reauth.mjs",
+        &[
+            &link,
+            "alice",
+            "alice_fabrikam.example#EXT#@contoso.example",
+            "3100",
+        ],
+        &env.gw.dir.path().join("reauth.png"),
+    )
+    .await;
+    let steps: Vec<&str> = result["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["page"].as_str())
+        .collect();
+    assert_eq!(steps, ["app", "idp login again", "app again"]);
+}
