@@ -535,3 +535,36 @@ async fn a_forged_passkey_answer_is_refused() {
         "no passkey added"
     );
 }
+
+/// A password alone cannot plant a passkey: a user who has a TOTP authenticator, signed in
+/// afresh (no second factor in this session), is asked for a code before the passkey page.
+#[tokio::test]
+async fn a_first_passkey_needs_the_authenticator_code_first() {
+    let mut env = strict_env().await;
+    let (_alice, t, _) = enrolled(&mut env).await;
+    let out = env
+        .cli(&["guests", "assign", "alice@fabrikam.example", "wiki"])
+        .await;
+    assert!(out.status.success());
+    let wiki = env.gw.url(common::OTHER_HOST, "/");
+    let other = env.browser();
+    // Signed in at the IdP only; the assignment reaches the gateway within the feed interval.
+    let mut page = String::new();
+    for _ in 0..40 {
+        let r = common::oidc_provider::sign_in(&other, &wiki, "alice").await;
+        if r.url().path() == "/.borderless/mfa" {
+            page = r.text().await.expect("page");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("Enter your code"), "the code first: {page}");
+    assert!(!page.contains("passkey-go"), "no passkey yet: {page}");
+    let r = submit(&env, &other, &page, &code_at(&t, 1)).await;
+    assert_eq!(r.url().path(), "/.borderless/mfa", "{}", r.url());
+    let page = r.text().await.expect("page");
+    assert!(
+        page.contains("Create a passkey"),
+        "then the passkey: {page}"
+    );
+}
