@@ -247,6 +247,7 @@ async fn five_wrong_codes_lock_the_account_even_for_the_right_one() {
     let bob = env.browser();
     let landed = env.visit_app(&bob, APP_HOST, "alice").await;
     let mut page = landed.text().await.expect("page");
+    let challenge = page.clone();
     for i in 1..=5 {
         let r = submit(&env, &bob, &page, "999999").await;
         let status = r.status().as_u16();
@@ -258,7 +259,10 @@ async fn five_wrong_codes_lock_the_account_even_for_the_right_one() {
         }
     }
     assert!(page.contains("Too many wrong codes"), "{page}");
-    // Locked: the right code is not even checked.
+    // Locked: the right code (the next step's, never used) is not even checked.
+    let r = submit(&env, &bob, &challenge, &code_at(&t, 1)).await;
+    assert_eq!(r.status(), 429, "the right code while locked");
+    assert_ne!(r.url().host_str(), Some(APP_HOST));
     let r = bob
         .get(env.gw.url(APP_HOST, "/"))
         .send()
@@ -267,7 +271,6 @@ async fn five_wrong_codes_lock_the_account_even_for_the_right_one() {
     assert_eq!(r.status(), 429, "the page says locked");
     let page = r.text().await.expect("page");
     assert!(!page.contains("<form"), "no form while locked: {page}");
-    let _ = t;
 }
 
 #[tokio::test]

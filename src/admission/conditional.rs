@@ -167,7 +167,7 @@ pub fn check(
         Outcome::SignInAgain { .. } => Err(Refusal::SignInAgain { app: app() }),
         Outcome::StepUp { strength, policies } => Err(Refusal::MfaRequired {
             app: app(),
-            strength: strength.name(),
+            strength,
             policies: names(&policies),
         }),
         Outcome::AcceptTerms { terms, .. } => Err(Refusal::TermsRequired {

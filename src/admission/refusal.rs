@@ -3,6 +3,8 @@
 
 use http::StatusCode;
 
+use crate::policy::Strength;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -85,7 +87,7 @@ pub enum Refusal {
     /// load is sent to the step-up instead (`signin::require_mfa`); other requests get this.
     MfaRequired {
         app: String,
-        strength: &'static str,
+        strength: Strength,
         policies: Vec<String>,
     },
 }
@@ -125,12 +127,6 @@ impl Refusal {
             Self::LinkInvalid | Self::LinkUsed | Self::LinkExpired => StatusCode::GONE,
             _ => StatusCode::FORBIDDEN,
         }
-    }
-
-    /// True when the gateway's own second factor can lift the refusal (TOTP for `mfa`, a
-    /// passkey for `phishing_resistant`).
-    pub fn can_step_up(&self) -> bool {
-        matches!(self, Self::MfaRequired { .. })
     }
 
     /// True when the refusal ends the user's sessions, not only this request.
@@ -253,7 +249,7 @@ impl Refusal {
                 policies,
             } => format!(
                 "{app} requires {} ({org}'s policy: {}). Your sign-in did not include one that {org} accepts. Ask your contact at {org}, and give them the request id below.",
-                if *strength == "phishing_resistant" {
+                if *strength == Strength::PhishingResistant {
                     "a phishing-resistant second factor (a passkey)"
                 } else {
                     "a second factor"

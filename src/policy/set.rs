@@ -86,9 +86,10 @@ pub struct Terms {
 }
 
 impl Terms {
-    /// How an acceptance of this version is recorded and looked up.
-    pub fn key(&self) -> String {
-        format!("{}@{}", self.id, self.version)
+    /// Whether `key` (an acceptance as the directory records it, `id@version`) is of this
+    /// version; compared in place, since it runs on every request a terms policy applies to.
+    pub fn is_key(&self, key: &str) -> bool {
+        key.split_once('@') == Some((self.id.as_str(), self.version.as_str()))
     }
 }
 
@@ -194,6 +195,8 @@ pub struct PolicySet {
     pub locations: Vec<NamedLocation>,
     pub terms: Vec<Terms>,
     pub(super) index: Index,
+    /// Nothing to decide (see `is_inert`), known at load.
+    inert: bool,
 }
 
 impl Default for PolicySet {
@@ -214,12 +217,17 @@ impl PolicySet {
         terms: Vec<Terms>,
     ) -> Self {
         let index = Index::build(&policies, partners.entries.len(), locations.len());
+        let inert = policies.is_empty()
+            && std::iter::once(&partners.default)
+                .chain(&partners.entries)
+                .all(|p| p.inbound == Inbound::Allow && p.apps.is_none() && p.groups.is_none());
         Self {
             policies,
             partners,
             locations,
             terms,
             index,
+            inert,
         }
     }
 
@@ -230,7 +238,7 @@ impl PolicySet {
             .iter()
             .take(MAX_TERMS)
             .enumerate()
-            .filter(|(_, t)| accepted.iter().any(|a| *a == t.key()))
+            .filter(|(_, t)| accepted.iter().any(|a| t.is_key(a)))
             .fold(0, |mask, (i, _)| mask | (1 << i))
     }
 
@@ -241,10 +249,7 @@ impl PolicySet {
     /// Nothing to decide: no policies, and no partner entry restricts anyone. Admission then
     /// skips gathering the request's facts.
     pub fn is_inert(&self) -> bool {
-        self.policies.is_empty()
-            && std::iter::once(&self.partners.default)
-                .chain(&self.partners.entries)
-                .all(|p| p.inbound == Inbound::Allow && p.apps.is_none() && p.groups.is_none())
+        self.inert
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn handle(
             return Ok(signin::require_sign_in(rt, &req, ctx, true, true));
         }
         // A policy asks for MFA the gateway can perform: the step-up, not a new sign-in.
-        SessionCheck::Refused(r @ Refusal::MfaRequired { .. }) if !public && r.can_step_up() => {
+        SessionCheck::Refused(r @ Refusal::MfaRequired { .. }) if !public => {
             return Ok(signin::require_mfa(rt, &req, ctx, r));
         }
         // Terms of use not yet accepted in their current version: the terms page.

@@ -241,8 +241,10 @@ pub fn require_mfa(
         return rt.refused(refused).into_response(&ctx.request_id);
     }
     match &refused {
-        crate::admission::Refusal::MfaRequired { strength, .. } if *strength != "mfa" => {
-            to_login_host(rt, req, ctx, "/.borderless/mfa", &[("s", strength)])
+        crate::admission::Refusal::MfaRequired { strength, .. }
+            if *strength != crate::policy::Strength::Mfa =>
+        {
+            to_login_host(rt, req, ctx, "/.borderless/mfa", &[("s", strength.name())])
         }
         _ => to_login_host(rt, req, ctx, "/.borderless/mfa", &[]),
     }
