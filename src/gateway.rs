@@ -51,7 +51,8 @@ impl Gateway {
             };
             let mut resp = result.unwrap_or_else(|e| e.into_response(&request_id));
             if let Ok(v) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-request-id", v);
+                resp.headers_mut()
+                    .insert(crate::web::request::X_REQUEST_ID, v);
             }
             // Every listener that reaches here is HTTPS; an app may set its own policy.
             resp.headers_mut()

@@ -65,14 +65,16 @@ impl Runtime {
         headers: &http::HeaderMap,
         ctx: &RequestCtx,
     ) -> AppVisit<'a> {
+        // Scanning the User-Agent costs more than the rest of the visit; no policy, no scan.
+        let platform = if self.config.policies.reads_platform() {
+            crate::policy::Platform::of_request(headers)
+        } else {
+            crate::policy::Platform::Other
+        };
         AppVisit {
             app,
             ip: self.client_ip(headers, ctx),
-            platform: crate::policy::Platform::from_user_agent(
-                headers
-                    .get(http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok()),
-            ),
+            platform,
         }
     }
 

@@ -37,20 +37,27 @@ pub fn normalize_authority(raw: &str) -> Option<String> {
     if !valid_name {
         return None;
     }
-    let port: u16 = match port {
+    let port_number: u16 = match port {
         None => 443,
         Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
             p.parse().ok()?
         }
         Some(_) => return None,
     };
-    if port == 0 {
+    if port_number == 0 {
         return None;
     }
     let mut out = String::with_capacity(host.len() + 6);
-    out.extend(host.chars().map(|c| c.to_ascii_lowercase()));
+    out.push_str(host);
+    out.make_ascii_lowercase();
     out.push(':');
-    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{port}"));
+    match port {
+        // Digits as sent unless a leading zero makes them a different spelling.
+        Some(p) if !p.starts_with('0') => out.push_str(p),
+        _ => {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{port_number}"));
+        }
+    }
     Some(out)
 }
 
@@ -133,6 +140,33 @@ mod authority_tests {
             "äpp.test",
         ] {
             assert_eq!(n(bad), None, "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_authority;
+
+    #[test]
+    fn authorities_compare_in_one_spelling() {
+        for (raw, want) in [
+            ("Example.COM", Some("example.com:443")),
+            ("example.com.:443", Some("example.com:443")),
+            ("app.test:8443", Some("app.test:8443")),
+            ("app.test:08443", Some("app.test:8443")),
+            ("app.test:0443", Some("app.test:443")),
+            (" app.test ", Some("app.test:443")),
+            ("[::1]:8443", Some("[::1]:8443")),
+            ("app.test:0", None),
+            ("app.test:00", None),
+            ("app.test:65536", None),
+            ("app.test:", None),
+            ("app..test", None),
+            ("user@app.test", None),
+            ("app.test:+443", None),
+        ] {
+            assert_eq!(normalize_authority(raw).as_deref(), want, "{raw}");
         }
     }
 }

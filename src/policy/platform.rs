@@ -48,6 +48,15 @@ impl Platform {
         self as usize
     }
 
+    /// The platform of a request, from its User-Agent.
+    pub fn of_request(headers: &http::HeaderMap) -> Self {
+        Self::from_user_agent(
+            headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
+
     /// The platform a User-Agent names. Order matters: Android agents also say "Linux",
     /// iPhone agents also say "like Mac OS X", ChromeOS agents also say "Linux".
     pub fn from_user_agent(ua: Option<&str>) -> Self {

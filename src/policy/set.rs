@@ -176,6 +176,8 @@ pub(super) struct Index {
     idps: Keyed<String>,
     /// Whether any policy has a location condition (else the address is never matched).
     pub uses_locations: bool,
+    /// Whether any policy has a platform condition (else the User-Agent is never read).
+    pub uses_platforms: bool,
 }
 
 /// What a request contributes to the index lookups: the sets its values select.
@@ -251,6 +253,12 @@ impl PolicySet {
     pub fn is_inert(&self) -> bool {
         self.inert
     }
+
+    /// Whether a decision can depend on the client's platform: only then is the
+    /// User-Agent worth reading on each request.
+    pub fn reads_platform(&self) -> bool {
+        self.index.uses_platforms
+    }
 }
 
 impl Index {
@@ -273,6 +281,7 @@ impl Index {
             any_idp: PolicyBits::empty(n),
             idps: Keyed::new(),
             uses_locations: false,
+            uses_platforms: false,
         };
         for (i, p) in policies.iter().enumerate() {
             if p.state != State::Off {
@@ -326,6 +335,7 @@ impl Index {
                 ix.locations.exclude[l].insert(i);
             }
             ix.uses_locations |= !c.locations.is_empty() || !c.exclude_locations.is_empty();
+            ix.uses_platforms |= !c.platforms.is_empty() || !c.exclude_platforms.is_empty();
             if c.platforms.is_empty() {
                 ix.any_platform.insert(i);
             }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 
@@ -81,11 +82,17 @@ fn client_from_chain(chain: &str, peer: IpAddr, is_trusted: impl Fn(&IpAddr) -> 
     client
 }
 
+// Names as constants: parsing a name given as text on each request cost more than
+// building the three values.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 pub fn apply(headers: &mut HeaderMap, f: &Forwarded) {
     for (name, value) in [
-        ("x-forwarded-for", &f.for_chain),
-        ("x-forwarded-proto", &f.proto),
-        ("x-forwarded-host", &f.host),
+        (X_FORWARDED_FOR, &f.for_chain),
+        (X_FORWARDED_PROTO, &f.proto),
+        (X_FORWARDED_HOST, &f.host),
     ] {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(name, v);

@@ -19,6 +19,7 @@ use crate::admission::Refusal;
 use crate::config::AppConfig;
 use crate::config::file::AuthMode;
 use crate::error::GatewayError;
+use crate::policy::Platform;
 use crate::response::Body;
 use crate::session::SessionId;
 use crate::signin;
@@ -117,7 +118,8 @@ pub async fn handle(
     }
     forwarded::apply(req.headers_mut(), &fwd);
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        req.headers_mut().insert("x-request-id", v);
+        req.headers_mut()
+            .insert(crate::web::request::X_REQUEST_ID, v);
     }
 
     // upstream
@@ -130,14 +132,19 @@ pub async fn handle(
     };
     req.headers_mut().insert(header::HOST, host);
     *req.version_mut() = http::Version::HTTP_11;
-    let client_upgrade = scrubbed.websocket.then(|| hyper::upgrade::on(&mut req));
+    let client_upgrade = scrubbed.websocket.then(|| {
+        (
+            hyper::upgrade::on(&mut req),
+            Platform::of_request(req.headers()),
+        )
+    });
     let req = req.map(|b| upstream::limited_body(b, app.max_body_bytes));
     let mut resp = app_rt.upstream.send(req).await?;
 
     match client_upgrade {
-        Some(client) if upstream::is_switching(&resp) => {
+        Some((client, platform)) if upstream::is_switching(&resp) => {
             let upstream_side = hyper::upgrade::on(&mut resp);
-            let watch = session_id.map(|id| tunnel::SessionWatch::new(gw, id, &visit));
+            let watch = session_id.map(|id| tunnel::SessionWatch::new(gw, id, &visit, platform));
             tunnel::splice(client, upstream_side, watch);
             scrub::scrub_response(resp.headers_mut(), true, rt.gateway_cookies());
         }

@@ -59,6 +59,19 @@ pub fn canonical(name: &str) -> String {
         .collect()
 }
 
+/// Whether `name` (lower case, as hyper gives it) is `canonical` once `_` is read as `-`;
+/// the comparison `canonical(name) == canonical` without building a string.
+fn same_canonical(canonical: &str, name: &str) -> bool {
+    canonical.len() == name.len()
+        && canonical.bytes().zip(name.bytes()).all(|(c, n)| {
+            c == if n == b'_' {
+                b'-'
+            } else {
+                n.to_ascii_lowercase()
+            }
+        })
+}
+
 /// The set of canonical names to strip for one app (its identity headers, the gateway's own
 /// and the hop-by-hop ones), computed once per config so each request header costs one
 /// binary search.
@@ -105,14 +118,21 @@ pub fn scrub_request(
 ) -> Scrubbed {
     let websocket = crate::web::request::is_websocket_upgrade(headers);
 
-    // Headers named in `Connection` are hop-by-hop too.
+    // Headers named in `Connection` are hop-by-hop too. Browsers send `keep-alive` there on
+    // every HTTP/1.1 request: that name (and `close`, an option, not a header) is dropped
+    // anyway, so the list stays empty in the usual case.
     let connection_named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|s| canonical(s.trim()))
-        .filter(|s| !s.is_empty())
+        .map(str::trim)
+        .filter(|s| {
+            !s.is_empty()
+                && !s.eq_ignore_ascii_case("keep-alive")
+                && !s.eq_ignore_ascii_case("close")
+        })
+        .map(canonical)
         .collect();
 
     // Usually nothing matches, so collect only the names to drop.
@@ -120,9 +140,7 @@ pub fn scrub_request(
         .keys()
         .filter(|name| {
             let n = name.as_str();
-            injected.contains(n)
-                || (!connection_named.is_empty()
-                    && connection_named.iter().any(|c| c == &canonical(n)))
+            injected.contains(n) || connection_named.iter().any(|c| same_canonical(c, n))
         })
         .cloned()
         .collect();
@@ -187,16 +205,21 @@ pub fn scrub_response<S: AsRef<str>>(
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .collect();
-    for h in HOP_BY_HOP {
-        if keep_upgrade && (*h == "connection" || *h == "upgrade") {
-            continue;
-        }
-        headers.remove(*h);
-    }
-    if !keep_upgrade {
-        for c in connection_named {
-            headers.remove(c.as_str());
-        }
+    // One pass over the response's few headers, instead of a removal (a name parse and a
+    // hash) per hop-by-hop name; most responses carry none but `Connection`.
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let upgrade_kept =
+                keep_upgrade && (*name == header::CONNECTION || *name == header::UPGRADE);
+            !upgrade_kept
+                && (HOP_BY_HOP.contains(&name.as_str())
+                    || (!keep_upgrade && connection_named.iter().any(|c| c == name.as_str())))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
     }
 }
 
@@ -263,6 +286,62 @@ mod tests {
         let s = scrub_request(&mut h, &names(&[]), &[] as &[String], true);
         assert!(!s.websocket);
         assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn connection_named_headers_go_in_either_spelling_and_keep_alive_is_no_header_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret, close"),
+        );
+        h.insert("x_secret", HeaderValue::from_static("1"));
+        h.insert("x-secretive", HeaderValue::from_static("kept"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        scrub_request(&mut h, &names(&[]), &[] as &[String], false);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["accept", "x-secretive"]);
+    }
+
+    #[test]
+    fn responses_lose_hop_by_hop_headers_unless_an_upgrade_keeps_them() {
+        let response = || {
+            let mut h = HeaderMap::new();
+            for (n, v) in [
+                ("connection", "keep-alive, X-Private-Hop"),
+                ("keep-alive", "timeout=5"),
+                ("transfer-encoding", "chunked"),
+                ("upgrade", "websocket"),
+                ("proxy-authenticate", "Basic"),
+                ("x-private-hop", "1"),
+                ("content-type", "text/plain"),
+                ("x-app", "kept"),
+            ] {
+                h.insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+            }
+            h
+        };
+        let mut h = response();
+        scrub_response(&mut h, false, &["__Host-borderless_session"]);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-type", "x-app"]);
+
+        let mut h = response();
+        scrub_response(&mut h, true, &["__Host-borderless_session"]);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "connection",
+                "content-type",
+                "upgrade",
+                "x-app",
+                "x-private-hop"
+            ]
+        );
     }
 
     #[test]

@@ -91,13 +91,20 @@ async fn session_ended(watch: &SessionWatch) -> &'static str {
 }
 
 impl SessionWatch {
-    pub fn new(gateway: &Arc<Gateway>, session: SessionId, visit: &AppVisit<'_>) -> Self {
+    /// `platform` is read from the request here, whatever the policies of the moment: a
+    /// reload may add a platform condition while the tunnel is open.
+    pub fn new(
+        gateway: &Arc<Gateway>,
+        session: SessionId,
+        visit: &AppVisit<'_>,
+        platform: Platform,
+    ) -> Self {
         Self {
             gateway: Arc::downgrade(gateway),
             session,
             app_id: visit.app.id.clone(),
             ip: visit.ip,
-            platform: visit.platform,
+            platform,
         }
     }
 }

@@ -17,7 +17,7 @@ const UNKNOWN_CAPACITY: u64 = 100_000;
 
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
-    cache: Cache<SessionKey, Arc<Session>>,
+    cache: Cache<SessionKey, Arc<Session>, DigestHash>,
     /// Ids the store recently said it does not have.
     unknown: moka::sync::Cache<SessionKey, ()>,
     hits: AtomicU64,
@@ -26,6 +26,41 @@ pub struct SessionManager {
     /// cleared. A miss that sees it move while it read the store may hold a session read
     /// before the revocation, so it drops what it cached (see `get`).
     revocations: AtomicU64,
+}
+
+/// Hashes a `SessionKey` by its first eight bytes. The key is a SHA-256 output, evenly
+/// spread already, and only ids the gateway issued (random) are ever inserted, so nobody can
+/// crowd a bucket; SipHash over all 32 bytes cost more than the rest of the cache lookup.
+/// (`unknown` keeps the default hasher: ids a client made up are inserted there.)
+#[derive(Clone, Copy, Default)]
+pub struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // The array's length is written first as its own `write_usize` (mixed in below);
+        // the digest's first eight bytes then make the hash.
+        if let Some(head) = bytes.first_chunk::<8>() {
+            self.0 ^= u64::from_le_bytes(*head);
+        } else {
+            for b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+            }
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl SessionManager {
@@ -37,7 +72,7 @@ impl SessionManager {
             // its own expiry is refused on every read anyway (`get`).
             .time_to_live(ttl)
             .support_invalidation_closures()
-            .build();
+            .build_with_hasher(DigestHash);
         Self {
             store,
             cache,

@@ -4,6 +4,10 @@
 use http::{HeaderMap, Method, Request, header};
 use hyper::body::Incoming;
 
+/// The request id's header, on requests to apps and on every answer. A constant name
+/// spares a parse of the text per request.
+pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// A request without a session that is not a page load gets 401 rather than a redirect.
 pub fn is_navigation(req: &Request<Incoming>) -> bool {
     matches!(*req.method(), Method::GET | Method::HEAD) && !is_websocket_upgrade(req.headers())
