@@ -23,6 +23,9 @@
 # Usage: bash benches/load.sh [duration=10s] [connections=32] [rounds=3]
 #        HOLD=1 bash benches/load.sh   starts everything, signs in, prints the cookie and waits
 #                                      (to run perf or a single scenario by hand)
+#        INSTRUCTIONS="old new" bash benches/load.sh
+#                                      instructions per request of each gateway binary under
+#                                      callgrind (INSTRUCTIONS=1: this build), for A/B
 # Keep-alive and HTTP/2 scenarios are interleaved round by round and the median round is
 # reported (all rounds are shown). Prints Markdown; docs/benchmarks.md holds the results.
 set -euo pipefail
@@ -274,6 +277,39 @@ apache_cookie=$(sign_in "https://localhost:$P_APACHE/" mod_auth_openidc_session)
 [[ -n "$apache_cookie" ]] || { echo "sign-in at Apache failed; its log ends:" >&2; tail -5 "$work/apache-error.log" >&2; exit 1; }
 apache_cookie="Cookie: mod_auth_openidc_session=$apache_cookie"
 expect_200 "https://localhost:$P_APACHE/" "$apache_cookie"
+
+if [[ -n "${INSTRUCTIONS:-}" ]]; then # instructions per request, for A/B of code changes
+  # Wall-clock A/B on this VM moves by ±5 % between identical runs; callgrind's counts repeat
+  # to the instruction. Each binary listed (default: this build) runs under callgrind; after
+  # a warm-up the counters are zeroed, N keep-alive requests are sent (HTTP/1.1, then
+  # HTTP/2), and the user-space instructions per request are printed with the top functions.
+  command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
+  n=${N:-2000}
+  for bin in ${INSTRUCTIONS/#1/./target/release/borderless}; do
+    for proto in h1 h2; do
+      kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true
+      rm -f "$work"/callgrind.*
+      BORDERLESS_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
+        "$bin" serve --config "$work/gateway.toml" >>"$work/gateway.log" 2>&1 &
+      gw_pid=$!
+      pids+=("$gw_pid")
+      for _ in $(seq 600); do
+        curl -sk -o /dev/null "https://localhost:$P_GW/.borderless/health" && break
+        sleep 0.2
+      done
+      flags=(-c4 -m25)
+      [[ $proto == h1 ]] && flags=(--h1 -c4 -m1)
+      h2load "${flags[@]}" -n 400 -H "$session_cookie" "https://localhost:$P_GW/" >/dev/null
+      callgrind_control -z "$gw_pid" >/dev/null
+      ok=$(h2load "${flags[@]}" -n "$n" -H "$session_cookie" "https://localhost:$P_GW/" | awk '/^status codes:/ { print $3 }')
+      callgrind_control -d "$gw_pid" >/dev/null
+      sleep 1
+      echo "## $bin, $proto, $n requests ($ok answered 2xx)"
+      python3 benches/callgrind_top.py "$(ls -t "$work"/callgrind.*.1 | head -1)" "$n" "${TOP:-15}"
+    done
+  done
+  exit 0
+fi
 
 if [[ "${HOLD:-0}" == 1 ]]; then # keep everything running, to profile by hand
   echo "gateway pid $gw_pid on https://127.0.0.1:$P_GW (Host: localhost:$P_GW), nginx on $P_NGINX, upstream on $P_UP"

@@ -74,7 +74,10 @@ impl Upstream {
     /// Sends the request (its URI in origin form) and returns the upstream's response with a
     /// streaming body. The response timeout covers connecting and waiting for the head.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, GatewayError> {
-        match tokio::time::timeout(self.response_timeout, self.exchange(req)).await {
+        // Boxed (like the pooled client's response future before it): the exchange's state
+        // is ~1.5 KB, and inline it would be copied with every HTTP/2 stream's task.
+        let exchange = Box::pin(self.exchange(req));
+        match tokio::time::timeout(self.response_timeout, exchange).await {
             Err(_) => Err(GatewayError::GatewayTimeout),
             Ok(r) => r,
         }
@@ -86,7 +89,8 @@ impl Upstream {
             let reused = pooled.is_some();
             let mut conn = match pooled.take() {
                 Some(c) => c,
-                None => self.connect().await?,
+                // Boxed: dialing holds a TLS client state that reused connections never need.
+                None => Box::pin(self.connect()).await?,
             };
             let mut response = Box::pin(conn.sender.try_send_request(req));
             match poll_fn(|cx| drive_until(&mut conn, &mut response, cx)).await {
