@@ -10,7 +10,7 @@ use ipnet::IpNet;
 #[derive(Debug, Clone)]
 pub struct Forwarded {
     pub for_chain: String,
-    pub proto: String,
+    pub proto: &'static str,
     pub host: String,
     /// The address policy decisions should use: the client, not the proxy in front.
     pub client_ip: IpAddr,
@@ -31,20 +31,20 @@ pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str)
         let client_ip = client_from_chain(prior.unwrap_or(""), peer, is_trusted);
         Forwarded {
             for_chain: match prior {
-                Some(p) => format!("{p}, {peer}"),
-                None => peer.to_string(),
+                Some(p) => format!("{p}, {}", ip_text(peer)),
+                None => ip_text(peer),
             },
-            proto: header("x-forwarded-proto")
-                .filter(|p| matches!(*p, "http" | "https"))
-                .unwrap_or("https")
-                .to_string(),
+            proto: match header("x-forwarded-proto") {
+                Some("http") => "http",
+                _ => "https",
+            },
             host: header("x-forwarded-host").unwrap_or(host).to_string(),
             client_ip,
         }
     } else {
         Forwarded {
-            for_chain: peer.to_string(),
-            proto: "https".into(),
+            for_chain: ip_text(peer),
+            proto: "https",
             host: host.to_string(),
             client_ip: peer,
         }
@@ -89,20 +89,71 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 pub fn apply(headers: &mut HeaderMap, f: &Forwarded) {
-    for (name, value) in [
-        (X_FORWARDED_FOR, &f.for_chain),
-        (X_FORWARDED_PROTO, &f.proto),
-        (X_FORWARDED_HOST, &f.host),
-    ] {
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.proto));
+    for (name, value) in [(X_FORWARDED_FOR, &f.for_chain), (X_FORWARDED_HOST, &f.host)] {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(name, v);
         }
     }
 }
 
+/// An address as text, as `Display` writes it. IPv4, the usual case, is written by hand:
+/// `Display` through the formatting machinery cost more than the rest of this module.
+fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut out = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_read_as_display_writes_them() {
+        for octet in 0..=255u8 {
+            for ip in [
+                std::net::Ipv4Addr::new(octet, 0, 10, 255),
+                std::net::Ipv4Addr::new(1, octet, 100, 9),
+                std::net::Ipv4Addr::new(199, 99, octet, octet),
+            ] {
+                assert_eq!(ip_text(IpAddr::V4(ip)), ip.to_string());
+            }
+        }
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_text(v6), "2001:db8::1");
+    }
+
+    #[test]
+    fn only_http_or_https_passes_as_the_protocol() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let peer = "10.0.0.9".parse().unwrap();
+        for (sent, want) in [
+            ("http", "http"),
+            ("https", "https"),
+            ("javascript", "https"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-proto", HeaderValue::from_static(sent));
+            assert_eq!(compute(&h, peer, &trusted, "app.test").proto, want);
+            // An untrusted peer's claim is not read at all.
+            assert_eq!(compute(&h, peer, &[], "app.test").proto, "https");
+        }
+    }
 
     #[test]
     fn untrusted_peers_cannot_forge_their_address() {
