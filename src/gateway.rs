@@ -50,7 +50,10 @@ impl Gateway {
                 }
             };
             let mut resp = result.unwrap_or_else(|e| e.into_response(&request_id));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
+            if let Ok(mut v) = HeaderValue::from_str(&request_id) {
+                // Unique per response: HTTP/2 would add each one to the HPACK table and evict
+                // a reusable entry for it. "Never indexed" sends it as a plain literal.
+                v.set_sensitive(true);
                 resp.headers_mut()
                     .insert(crate::web::request::X_REQUEST_ID, v);
             }
