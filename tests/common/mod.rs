@@ -216,6 +216,7 @@ impl GatewaySlot {
             kind: borderless::server::Kind::Https(acceptor),
             cert: Some(cert),
         }];
+        watch_worker_panics();
         // Two worker threads, as in production (`serve_threaded`), so tests exercise the
         // thread-per-core path and its per-thread upstream pools.
         let task = tokio::spawn({
@@ -310,7 +311,33 @@ impl TestGateway {
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.task.await;
+        // A panic in a spawned task does not fail the request that caused it (tokio catches
+        // it), so every test that stops its gateway also checks that none happened.
+        assert_eq!(
+            WORKER_PANICS.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "a gateway worker thread panicked (its message is in the output above)"
+        );
     }
+}
+
+static WORKER_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts panics on the gateway's worker threads (by their name), whatever task they hit.
+fn watch_worker_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("borderless-worker"))
+            {
+                WORKER_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            default(info);
+        }));
+    });
 }
 
 pub struct Browser {

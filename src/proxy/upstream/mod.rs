@@ -123,7 +123,9 @@ impl Upstream {
     async fn hand_over(&self, resp: Response<Incoming>, conn: Conn) -> Response<Body> {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             // The socket is handed to the upgrade only while the connection is driven.
-            tokio::spawn(conn.into_driver());
+            if let Some(driver) = conn.into_driver() {
+                tokio::spawn(driver);
+            }
             return resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed());
         }
         if resp.body().is_end_stream() {

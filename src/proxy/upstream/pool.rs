@@ -24,6 +24,9 @@ pub type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send + Sync>>
 pub struct Conn {
     pub sender: SendRequest<Body>,
     driver: Driver,
+    /// The driver finished. It must not be polled again: hyper panics when an upgraded
+    /// connection is polled after handing its socket over.
+    ended: bool,
     idle_since: Instant,
 }
 
@@ -32,6 +35,7 @@ impl Conn {
         Self {
             sender,
             driver,
+            ended: false,
             idle_since: Instant::now(),
         }
     }
@@ -39,13 +43,17 @@ impl Conn {
     /// Lets the connection do whatever it can now (write the request, read the response,
     /// feed the body). Returns `true` once the connection has ended.
     pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        self.driver.as_mut().poll(cx).is_ready()
+        if !self.ended {
+            self.ended = self.driver.as_mut().poll(cx).is_ready();
+        }
+        self.ended
     }
 
     /// The connection as a future of its own, for a socket that must go on without this
-    /// task (an upgrade: hyper hands the socket over only while it is driven).
-    pub fn into_driver(self) -> Driver {
-        self.driver
+    /// task (an upgrade: hyper hands the socket over only while it is driven); `None` when
+    /// it already finished (usually the upgrade was handed over in the same turn).
+    pub fn into_driver(self) -> Option<Driver> {
+        (!self.ended).then_some(self.driver)
     }
 }
 
