@@ -77,18 +77,23 @@ impl Pool {
     /// The most recently used connection that is still open and ready for a request.
     /// Driving each candidate once is what notices that the app closed it meanwhile.
     pub fn checkout(&self, cx: &mut Context<'_>) -> Option<Conn> {
-        let mut idle = self.idle.get_or_default().borrow_mut();
-        while let Some(mut conn) = idle.pop_back() {
-            if conn.idle_since.elapsed() > self.idle_timeout {
-                // Newest first: if this one is too old, so are all below it.
-                idle.clear();
-                return None;
-            }
+        loop {
+            let mut conn = {
+                let mut idle = self.idle.get_or_default().borrow_mut();
+                let conn = idle.pop_back()?;
+                if conn.idle_since.elapsed() > self.idle_timeout {
+                    // Newest first: if this one is too old, so are all below it.
+                    idle.clear();
+                    return None;
+                }
+                conn
+            };
+            // Driven outside the borrow: hyper's code runs here, and nothing it might drop
+            // should find the pool borrowed.
             if !conn.drive(cx) && conn.sender.is_ready() {
                 return Some(conn);
             }
         }
-        None
     }
 
     /// Keeps a connection whose last exchange is complete, if it can take another request.
