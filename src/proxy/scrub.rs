@@ -48,28 +48,21 @@ const HOP_BY_HOP: &[&str] = &[
 /// Canonical form used to compare header names: lower case, `_` as `-`. Some app servers
 /// (CGI, PHP, nginx with underscores_in_headers) treat `X_Remote_User` as `X-Remote-User`.
 pub fn canonical(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c == '_' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
+    name.chars().map(fold).collect()
 }
 
-/// Whether `name` (lower case, as hyper gives it) is `canonical` once `_` is read as `-`;
-/// the comparison `canonical(name) == canonical` without building a string.
+/// One character of the canonical form.
+fn fold(c: char) -> char {
+    if c == '_' {
+        '-'
+    } else {
+        c.to_ascii_lowercase()
+    }
+}
+
+/// `canonical(name) == canonical`, without building a string.
 fn same_canonical(canonical: &str, name: &str) -> bool {
-    canonical.len() == name.len()
-        && canonical.bytes().zip(name.bytes()).all(|(c, n)| {
-            c == if n == b'_' {
-                b'-'
-            } else {
-                n.to_ascii_lowercase()
-            }
-        })
+    canonical.len() == name.len() && canonical.chars().eq(name.chars().map(fold))
 }
 
 /// The set of canonical names to strip for one app (its identity headers, the gateway's own

@@ -32,7 +32,7 @@ pub struct SessionManager {
 /// spread already, and only ids the gateway issued (random) are ever inserted, so nobody can
 /// crowd a bucket; SipHash over all 32 bytes cost more than the rest of the cache lookup.
 /// (`unknown` keeps the default hasher: ids a client made up are inserted there.)
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct DigestHash;
 
 impl std::hash::BuildHasher for DigestHash {
@@ -42,7 +42,6 @@ impl std::hash::BuildHasher for DigestHash {
     }
 }
 
-#[derive(Default)]
 pub struct DigestHasher(u64);
 
 impl std::hash::Hasher for DigestHasher {

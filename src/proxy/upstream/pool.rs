@@ -97,7 +97,7 @@ impl Pool {
     }
 
     /// Keeps a connection whose last exchange is complete, if it can take another request.
-    pub fn checkin(&self, mut conn: Conn) {
+    fn checkin(&self, mut conn: Conn) {
         if !conn.sender.is_ready() {
             return;
         }
