@@ -306,9 +306,45 @@ if [[ -n "${INSTRUCTIONS:-}" ]]; then # instructions per request, for A/B of cod
       callgrind_control -d "$gw_pid" >/dev/null
       sleep 1
       echo "## $bin, $proto, $n requests ($ok answered 2xx)"
-      python3 benches/callgrind_top.py "$(ls -t "$work"/callgrind.*.1 | head -1)" "$n" "${TOP:-15}"
+      profile=$(ls -t "$work"/callgrind.*.1 | head -1)
+      python3 benches/callgrind_top.py "$profile" "$n" "${TOP:-15}"
+      # KEEP=dir keeps each profile, for callgrind_top.py --callers or callgrind_annotate
+      if [[ -n "${KEEP:-}" ]]; then cp "$profile" "$KEEP/callgrind.$(basename "$bin").$proto"; fi
     done
   done
+  exit 0
+fi
+
+cold_sessions() { # the cold scenario below; ONLY=cold runs just it
+  # Session cache misses: COLD sessions only in the store (copies of the real one, so one
+  # user), the gateway restarted with an empty cache, then each session's first request.
+  COLD="${COLD:-100000}"
+  python3 benches/cold_sessions.py "$work/bench.db" "$COLD" "$work/cookies.txt" >/dev/null
+  kill "$gw_pid" && wait "$gw_pid" 2>/dev/null || true
+  start_gateway
+  echo
+  echo "First request of each of $COLD sessions only in the store (SQLite), gateway just restarted (wrk -t1 -s benches/cold_sessions.lua):"
+  echo
+  echo "| connections | first requests | p50 | p90 | p99 | non-2xx |"
+  echo "|---:|---:|---:|---:|---:|---:|"
+  # wrk runs for its whole -d even after the script stopped it: long enough for half the
+  # cookies at 4 000 requests/s or more.
+  half=$((COLD / 2))
+  head -n "$half" "$work/cookies.txt" >"$work/cookies-a.txt"
+  tail -n +"$((half + 1))" "$work/cookies.txt" >"$work/cookies-b.txt"
+  for run in "32 a" "4 b"; do
+    read -r conns part <<<"$run"
+    # PERF=file samples the gateway during the 32-connection run (perf record, cpu-clock)
+    [[ -n "${PERF:-}" && $conns == 32 ]] && { perf record -q -e cpu-clock -F 4999 -g -o "$PERF" -p "$gw_pid" 2>/dev/null & }
+    out=$(load wrk -t1 -c"$conns" -d"$((half / 4000 + 2))s" --latency -s benches/cold_sessions.lua "https://127.0.0.1:$P_GW/" -- "$work/cookies-$part.txt" "localhost:$P_GW")
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$conns" "$(awk '/requests in/ { print $1 }' <<<"$out")" \
+      "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "90%" { print $2 }' <<<"$out")" \
+      "$(awk '$1 == "99%" { print $2 }' <<<"$out")" "$(awk '/Non-2xx/ { print $5 }' <<<"$out" | grep . || echo 0)"
+    if [[ -n "${PERF:-}" && $conns == 32 ]]; then pkill -INT -f "perf record -q -e cpu-clock" || true; sleep 1; fi
+  done
+}
+if [[ "${ONLY:-}" == cold ]]; then
+  cold_sessions
   exit 0
 fi
 
@@ -477,26 +513,5 @@ for target in nginx borderless; do
   sleep 2 # the closed connections drain before the next server is measured
 done
 
-# Session cache misses: COLD sessions only in the store (copies of the real one, so one
-# user), the gateway restarted with an empty cache, then each session's first request.
-COLD="${COLD:-100000}"
-python3 benches/cold_sessions.py "$work/bench.db" "$COLD" "$work/cookies.txt" >/dev/null
-kill "$gw_pid" && wait "$gw_pid" 2>/dev/null || true
-start_gateway
-echo
-echo "First request of each of $COLD sessions only in the store (SQLite), gateway just restarted (wrk -t1 -s benches/cold_sessions.lua):"
-echo
-echo "| connections | first requests | p50 | p90 | p99 | non-2xx |"
-echo "|---:|---:|---:|---:|---:|---:|"
-# wrk runs for its whole -d even after the script stopped it: long enough for half the
-# cookies at 4 000 requests/s or more.
-half=$((COLD / 2))
-head -n "$half" "$work/cookies.txt" >"$work/cookies-a.txt"
-tail -n +"$((half + 1))" "$work/cookies.txt" >"$work/cookies-b.txt"
-for run in "32 a" "4 b"; do
-  read -r conns part <<<"$run"
-  out=$(load wrk -t1 -c"$conns" -d"$((half / 4000 + 2))s" --latency -s benches/cold_sessions.lua "https://127.0.0.1:$P_GW/" -- "$work/cookies-$part.txt" "localhost:$P_GW")
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$conns" "$(awk '/requests in/ { print $1 }' <<<"$out")" \
-    "$(awk '$1 == "50%" { print $2 }' <<<"$out")" "$(awk '$1 == "90%" { print $2 }' <<<"$out")" \
-    "$(awk '$1 == "99%" { print $2 }' <<<"$out")" "$(awk '/Non-2xx/ { print $5 }' <<<"$out" | grep . || echo 0)"
-done
+
+cold_sessions

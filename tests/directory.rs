@@ -411,3 +411,51 @@ async fn session_store_round_trips_on_every_backend() {
         assert_eq!(store.purge_expired(10).await.expect("purge"), 1);
     }
 }
+
+/// The batched read behind cache misses: every key gets its own session back, however many
+/// are asked for at once (padded statements, more than one query's worth), and unknown
+/// keys get nothing.
+#[tokio::test]
+async fn sessions_are_read_many_at_once_on_every_backend() {
+    use borderless::session::SessionId;
+    let dir = tempfile::tempdir().expect("dir");
+    for (backend, url) in common::databases::test_databases(dir.path()).await {
+        let store = SqlSessionStore::open(&url).await.expect("session store");
+        let mut keys = Vec::new();
+        for i in 0..70 {
+            let key = SessionId::random().key();
+            let mut s = new_session_for(&format!("user-{i}"));
+            s.subject = format!("subject-{i}");
+            store.insert(key, &Session::from(s)).await.expect("insert");
+            keys.push(key);
+        }
+        let unknown: Vec<_> = (0..3).map(|_| SessionId::random().key()).collect();
+        let subject_of =
+            |found: &[(borderless::session::SessionKey, Session)], key| -> Option<String> {
+                let mut matching = found.iter().filter(|(k, _)| *k == key);
+                let s = matching.next().map(|(_, s)| s.subject().to_string());
+                assert!(
+                    matching.next().is_none(),
+                    "{backend}: a key came back twice"
+                );
+                s
+            };
+        // 70 known and 3 unknown keys: two queries (64 + 9, the second padded to 16).
+        let asked: Vec<_> = keys.iter().chain(&unknown).copied().collect();
+        let found = store.get_many(&asked).await.expect("get_many");
+        assert_eq!(found.len(), 70, "{backend}");
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(
+                subject_of(&found, *key).as_deref(),
+                Some(format!("subject-{i}").as_str()),
+                "{backend}: session {i}"
+            );
+        }
+        assert!(unknown.iter().all(|k| subject_of(&found, *k).is_none()));
+        // Three keys, padded to four with the last again: three sessions, none twice.
+        let found = store.get_many(&keys[5..8]).await.expect("get_many");
+        assert_eq!(found.len(), 3, "{backend}");
+        assert_eq!(subject_of(&found, keys[7]).as_deref(), Some("subject-7"));
+        assert!(store.get_many(&[]).await.expect("none").is_empty());
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
+use super::batch::BatchedReads;
 use super::{Session, SessionId, SessionKey, SessionStore, StoreError, now_unix};
 
 /// How long an id the store does not know is answered from memory. Random cookies then cost
@@ -17,6 +18,8 @@ const UNKNOWN_CAPACITY: u64 = 100_000;
 
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
+    /// Cache misses go through it, so a burst of them shares store reads.
+    reads: Arc<BatchedReads>,
     cache: Cache<SessionKey, Arc<Session>, DigestHash>,
     /// Ids the store recently said it does not have.
     unknown: moka::sync::Cache<SessionKey, ()>,
@@ -73,6 +76,7 @@ impl SessionManager {
             .support_invalidation_closures()
             .build_with_hasher(DigestHash);
         Self {
+            reads: BatchedReads::new(store.clone()),
             store,
             cache,
             unknown: moka::sync::Cache::builder()
@@ -111,13 +115,14 @@ impl SessionManager {
             return Ok(None);
         }
         let before = self.revocations.load(Ordering::SeqCst);
-        let store = self.store.clone();
-        // Single-flight: concurrent misses for one key share one store read.
+        let reads = self.reads.clone();
+        // Single-flight: concurrent misses for one key share one store read (and misses
+        // for different keys share batched reads).
         let loaded = self
             .cache
             .try_get_with(key, async move {
-                match store.get(key).await {
-                    Ok(Some(s)) => Ok(Arc::new(s)),
+                match reads.get(key).await {
+                    Ok(Some(s)) => Ok(s),
                     Ok(None) => Err(None),
                     Err(e) => Err(Some(e)),
                 }
@@ -139,19 +144,12 @@ impl SessionManager {
         match loaded {
             Ok(s) if !s.is_expired(now_unix()) => Ok(Some(s)),
             Ok(_) => Ok(None),
-            Err(e) => match Arc::try_unwrap(e) {
-                Ok(None) => {
+            Err(e) => match e.as_ref() {
+                None => {
                     self.unknown.insert(key, ());
                     Ok(None)
                 }
-                Ok(Some(err)) => Err(err),
-                Err(shared) => match shared.as_ref() {
-                    None => {
-                        self.unknown.insert(key, ());
-                        Ok(None)
-                    }
-                    Some(err) => Err(StoreError::Corrupt(err.to_string())),
-                },
+                Some(err) => Err(StoreError::Shared(err.clone())),
             },
         }
     }
@@ -212,12 +210,16 @@ mod tests {
     use crate::session::SqlSessionStore;
 
     fn session(expires_in: i64) -> Session {
+        session_of("u", expires_in)
+    }
+
+    fn session_of(subject: &str, expires_in: i64) -> Session {
         let now = now_unix();
         Session::from(crate::session::NewSession {
-            user_key: "iss#u".into(),
+            user_key: format!("iss#{subject}"),
             idp: "op".into(),
             issuer: "iss".into(),
-            subject: "u".into(),
+            subject: subject.into(),
             attributes: Default::default(),
             amr: vec![],
             acr: None,
@@ -384,5 +386,162 @@ mod tests {
             assert!(t.await.expect("join").expect("get").is_some());
         }
         assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+    }
+
+    /// Records the size of each batched read; holds the first until the test opens the gate,
+    /// and fails it instead when told to.
+    struct GatedStore {
+        inner: SqlSessionStore,
+        batches: std::sync::Mutex<Vec<usize>>,
+        gate: tokio::sync::Semaphore,
+        fail_first: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for GatedStore {
+        async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
+            self.inner.insert(key, s).await
+        }
+        async fn get(&self, _: SessionKey) -> Result<Option<Session>, StoreError> {
+            unreachable!("cache misses are read in batches")
+        }
+        async fn get_many(
+            &self,
+            keys: &[SessionKey],
+        ) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+            let first = {
+                let mut batches = self.batches.lock().expect("batches");
+                batches.push(keys.len());
+                batches.len() == 1
+            };
+            if first {
+                let _open = self.gate.acquire().await.expect("gate");
+                if self.fail_first {
+                    return Err(StoreError::Corrupt("the disk is on fire".into()));
+                }
+            }
+            self.inner.get_many(keys).await
+        }
+        async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+            self.inner.delete_user(user_key).await
+        }
+        async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+            self.inner.purge_expired(now).await
+        }
+    }
+
+    async fn gated(fail_first: bool) -> (tempfile::TempDir, Arc<GatedStore>, Arc<SessionManager>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Arc::new(GatedStore {
+            inner: SqlSessionStore::open(&url).await.expect("store"),
+            batches: Default::default(),
+            gate: tokio::sync::Semaphore::new(0),
+            fail_first,
+        });
+        let m = Arc::new(SessionManager::new(
+            store.clone(),
+            1000,
+            Duration::from_secs(300),
+        ));
+        (dir, store, m)
+    }
+
+    /// Waits until the first read is held at the gate and `n` misses queue behind it.
+    async fn until_queued(store: &GatedStore, m: &SessionManager, n: usize) {
+        for _ in 0..500 {
+            if store.batches.lock().expect("batches").len() == 1 && m.reads.waiting() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} misses never queued behind the first read");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn misses_for_different_sessions_share_store_reads_and_each_gets_its_own() {
+        let (_dir, store, m) = gated(false).await;
+        // 95 sessions only in the store (a restart), and 5 ids it never issued.
+        let mut ids = Vec::new();
+        for i in 0..100 {
+            let id = SessionId::random();
+            if i % 20 != 7 {
+                store
+                    .inner
+                    .insert(id.key(), &session_of(&format!("u{i}"), 3600))
+                    .await
+                    .expect("insert");
+            }
+            ids.push(id);
+        }
+        let tasks: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (m, id) = (m.clone(), id.clone());
+                tokio::spawn(async move { m.get(&id).await })
+            })
+            .collect();
+        until_queued(&store, &m, 99).await;
+        store.gate.add_permits(1);
+        for (i, t) in tasks.into_iter().enumerate() {
+            let got = t.await.expect("join").expect("get");
+            if i % 20 == 7 {
+                assert!(
+                    got.is_none(),
+                    "request {i}: an id never issued found a session"
+                );
+            } else {
+                let got = got.unwrap_or_else(|| panic!("request {i}: its session was not found"));
+                assert_eq!(
+                    got.subject(),
+                    format!("u{i}"),
+                    "request {i} got another's session"
+                );
+            }
+        }
+        // The first miss alone, then the 99 that queued meanwhile, at most 64 per read.
+        assert_eq!(*store.batches.lock().expect("batches"), vec![1, 64, 35]);
+        // Cached now: no further reads.
+        assert!(m.get(&ids[0]).await.expect("get").is_some());
+        assert_eq!(store.batches.lock().expect("batches").len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batched_read_fails_each_waiting_request_and_the_next_miss_reads_again() {
+        let (_dir, store, m) = gated(true).await;
+        let ids: Vec<_> = (0..3).map(|_| SessionId::random()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .inner
+                .insert(id.key(), &session_of(&format!("u{i}"), 3600))
+                .await
+                .expect("insert");
+        }
+        let first = tokio::spawn({
+            let (m, id) = (m.clone(), ids[0].clone());
+            async move { m.get(&id).await }
+        });
+        until_queued(&store, &m, 0).await;
+        let second = tokio::spawn({
+            let (m, id) = (m.clone(), ids[1].clone());
+            async move { m.get(&id).await }
+        });
+        until_queued(&store, &m, 1).await;
+        store.gate.add_permits(1);
+        let failed = first.await.expect("join");
+        assert!(
+            matches!(&failed, Err(e) if e.to_string().contains("on fire")),
+            "the failing read's request: {failed:?}"
+        );
+        // The second request was in the next batch, which the store answered.
+        let second = second.await.expect("join").expect("get").expect("session");
+        assert_eq!(second.subject(), "u1");
+        // The failure was not remembered as "no such session".
+        let again = m.get(&ids[0]).await.expect("get").expect("session");
+        assert_eq!(again.subject(), "u0");
+        assert!(m.get(&ids[2]).await.expect("get").is_some());
     }
 }

@@ -1,5 +1,6 @@
 //! Server-side sessions: the record, the store behind a trait, and the moka cache in front.
 
+mod batch;
 mod interned;
 mod manager;
 mod packed;
@@ -64,7 +65,13 @@ pub struct SessionKey(pub [u8; 32]);
 
 impl SessionKey {
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for b in self.0 {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        }
+        hex
     }
 }
 

@@ -1,7 +1,10 @@
 //! Where sessions live between requests and restarts. The trait keeps the cache and the
 //! sign-in code independent of the database; SQLite is the embedded default, PostgreSQL the shared one.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use crate::db::{Db, DbError};
@@ -17,12 +20,31 @@ pub enum StoreError {
     Open(#[from] DbError),
     #[error("session store: corrupt record: {0}")]
     Corrupt(String),
+    /// One read's failure, reported to every request that waited for it.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
+    #[error("session store: the read was abandoned")]
+    Abandoned,
 }
 
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     async fn insert(&self, key: SessionKey, session: &Session) -> Result<(), StoreError>;
     async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError>;
+    /// The stored sessions among `keys`, each with its key; keys the store does not know
+    /// are left out. One round trip per [`MAX_KEYS_PER_READ`] keys.
+    async fn get_many(
+        &self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(s) = self.get(*key).await? {
+                found.push((*key, s));
+            }
+        }
+        Ok(found)
+    }
     async fn delete(&self, key: SessionKey) -> Result<(), StoreError>;
     /// Deletes every session of a user and returns their keys so caches can drop them.
     async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError>;
@@ -46,6 +68,67 @@ impl SqlSessionStore {
         let db = Db::open(url).await?;
         Ok(Self::new(&db))
     }
+}
+
+/// The most keys one query of `get_many` asks for.
+pub const MAX_KEYS_PER_READ: usize = 64;
+
+/// The columns a session is read from, for `concat!` and `format!`.
+macro_rules! columns {
+    () => {
+        "id_hash, user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
+         expires_at, mfa, mfa_at"
+    };
+}
+
+/// `SELECT … WHERE id_hash IN ($1, …, $n)`. The list is padded to a power of two (with
+/// the last key again), so a connection prepares at most seven of these statements.
+fn select_many(keys: usize) -> (String, usize) {
+    let slots = keys.clamp(1, MAX_KEYS_PER_READ).next_power_of_two();
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sessions WHERE id_hash IN ("
+    ));
+    for i in 1..=slots {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        sql.push('$');
+        sql.push_str(&i.to_string());
+    }
+    sql.push(')');
+    (sql, slots)
+}
+
+fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
+    let attributes: String = row.try_get("attributes")?;
+    let amr: String = row.try_get("amr")?;
+    let mfa = match (
+        row.try_get::<Option<String>, _>("mfa")?,
+        row.try_get::<Option<i64>, _>("mfa_at")?,
+    ) {
+        (Some(name), Some(at)) => Some((
+            Strength::parse(&name)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown MFA strength {name}")))?,
+            at,
+        )),
+        _ => None,
+    };
+    Ok(Session::from(NewSession {
+        user_key: row.try_get("user_key")?,
+        idp: row.try_get("idp")?,
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        amr: serde_json::from_str(&amr).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        acr: row.try_get("acr")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        mfa,
+    }))
 }
 
 fn key_from_hex(s: &str) -> Option<SessionKey> {
@@ -90,41 +173,36 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
-            "SELECT user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
-             expires_at, mfa, mfa_at FROM sessions WHERE id_hash = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM sessions WHERE id_hash = $1"
+        ))
         .bind(key.to_hex())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let attributes: String = row.try_get("attributes")?;
-        let amr: String = row.try_get("amr")?;
-        let mfa = match (
-            row.try_get::<Option<String>, _>("mfa")?,
-            row.try_get::<Option<i64>, _>("mfa_at")?,
-        ) {
-            (Some(name), Some(at)) => Some((
-                Strength::parse(&name)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown MFA strength {name}")))?,
-                at,
-            )),
-            _ => None,
-        };
-        Ok(Some(Session::from(NewSession {
-            user_key: row.try_get("user_key")?,
-            idp: row.try_get("idp")?,
-            issuer: row.try_get("issuer")?,
-            subject: row.try_get("subject")?,
-            attributes: serde_json::from_str(&attributes)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            amr: serde_json::from_str(&amr).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            acr: row.try_get("acr")?,
-            auth_time: row.try_get("auth_time")?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            mfa,
-        })))
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn get_many(
+        &self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_KEYS_PER_READ) {
+            let (sql, slots) = select_many(chunk.len());
+            let mut query = sqlx::query(&sql);
+            for i in 0..slots {
+                query = query.bind(chunk[i.min(chunk.len() - 1)].to_hex());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let id: String = row.try_get("id_hash")?;
+                let key = key_from_hex(&id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))?;
+                found.push((key, session_from_row(&row)?));
+            }
+        }
+        Ok(found)
     }
 
     async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
