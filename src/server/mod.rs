@@ -232,8 +232,12 @@ async fn accept_loop(
                         }
                     };
                     let io = TokioIo::new(idle::IdleIo::new(tls, activity.clone()));
-                    let svc =
-                        service_fn(move |req: Request<Incoming>| gw.clone().handle(req, peer));
+                    // Boxed: an HTTP/2 stream is a task of its own, and moving the
+                    // request's state (kilobytes) into it was a tenth of HTTP/2's work
+                    // (docs/benchmarks.md); behind a pointer only the box is moved.
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        Box::pin(gw.clone().handle(req, peer))
+                    });
                     let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
                     let conn = watcher.watch(conn);
                     tokio::select! {
