@@ -166,18 +166,24 @@ pub fn strip_cookies<S: AsRef<str>>(headers: &mut HeaderMap, gateway_cookies: &[
     if !any_ours {
         return;
     }
-    let kept: Vec<String> = headers
+    // Written straight into one string: a browser usually sends only the session cookie,
+    // and then nothing is kept and nothing allocated.
+    let mut kept = String::new();
+    let pairs = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && !is_ours(c))
-        .map(str::to_string)
-        .collect();
+        .map(str::trim);
+    for pair in pairs.filter(|c| !c.is_empty() && !is_ours(c)) {
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(pair);
+    }
     headers.remove(header::COOKIE);
     if !kept.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+        && let Ok(v) = HeaderValue::from_str(&kept)
     {
         headers.insert(header::COOKIE, v);
     }
@@ -371,5 +377,21 @@ mod tests {
             h.get("cookie").map(|v| v.to_str().unwrap_or("")),
             Some("a=1; b=2")
         );
+        // HTTP/2 sends one `cookie` field per cookie: the app's are joined into one header.
+        let mut h = HeaderMap::new();
+        for c in ["a=1", "__Host-borderless_session=xyz", " b=2 "] {
+            h.append("cookie", HeaderValue::from_static(c));
+        }
+        strip_cookies(&mut h, &["__Host-borderless_session"]);
+        let left: Vec<_> = h.get_all("cookie").iter().collect();
+        assert_eq!(left, ["a=1; b=2"]);
+        // Only the gateway's cookie: no `Cookie` header at all, not an empty one.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("__Host-borderless_session=xyz"),
+        );
+        strip_cookies(&mut h, &["__Host-borderless_session"]);
+        assert!(h.get("cookie").is_none());
     }
 }
