@@ -25,7 +25,11 @@
 #                                      (to run perf or a single scenario by hand)
 #        INSTRUCTIONS="old new" bash benches/load.sh
 #                                      instructions per request of each gateway binary under
-#                                      callgrind (INSTRUCTIONS=1: this build), for A/B
+#                                      callgrind (INSTRUCTIONS=1: this build), for A/B;
+#                                      KEEP=dir keeps each callgrind profile there
+#        ONLY=cold bash benches/load.sh
+#                                      just the cold-session scenario (PERF=file: perf record
+#                                      of the gateway during its 32-connection run)
 # Keep-alive and HTTP/2 scenarios are interleaved round by round and the median round is
 # reported (all rounds are shown). Prints Markdown; docs/benchmarks.md holds the results.
 set -euo pipefail
@@ -308,7 +312,7 @@ if [[ -n "${INSTRUCTIONS:-}" ]]; then # instructions per request, for A/B of cod
       echo "## $bin, $proto, $n requests ($ok answered 2xx)"
       profile=$(ls -t "$work"/callgrind.*.1 | head -1)
       python3 benches/callgrind_top.py "$profile" "$n" "${TOP:-15}"
-      # KEEP=dir keeps each profile, for callgrind_top.py --callers or callgrind_annotate
+      # KEEP=dir keeps each profile, for callgrind_top.py --callers and --callees
       if [[ -n "${KEEP:-}" ]]; then cp "$profile" "$KEEP/callgrind.$(basename "$bin").$proto"; fi
     done
   done
