@@ -5,10 +5,12 @@
 //! misses costs one query per [`MAX_KEYS_PER_READ`] sessions, and a lone miss is read at
 //! once, as before.
 //!
-//! One reader task at a time: the first miss starts it; misses that arrive while it waits
-//! for the database queue up and are read together as soon as it is back. The same key is
-//! never asked for twice at once, because the cache lets one caller per key through
-//! (`SessionManager::get_cold`).
+//! The first miss starts a reader task; misses that arrive while it waits for the database
+//! queue up and are read together as soon as it is back. When more wait than the running
+//! readers take in one read each, another reader starts, up to [`MAX_READERS`]: a database
+//! a network round trip away would otherwise cap a burst at 64 sessions per round trip.
+//! The same key is never asked for twice at once, because the cache lets one caller per key
+//! through (`SessionManager::get_cold`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,6 +21,10 @@ use super::{Session, SessionKey, SessionStore, StoreError};
 
 type Answer = Result<Option<Arc<Session>>, Arc<StoreError>>;
 
+/// Reads under way at once, at most: below the database pool's size (8 for SQLite), so
+/// sign-ins and the admin API still find a connection during a burst.
+pub(super) const MAX_READERS: usize = 4;
+
 pub(super) struct BatchedReads {
     store: Arc<dyn SessionStore>,
     queue: Mutex<Queue>,
@@ -27,8 +33,8 @@ pub(super) struct BatchedReads {
 #[derive(Default)]
 struct Queue {
     waiting: Vec<(SessionKey, oneshot::Sender<Answer>)>,
-    /// A reader task is running; it will take what is waiting.
-    reading: bool,
+    /// Reader tasks running; each takes what is waiting until nothing is.
+    readers: usize,
 }
 
 impl BatchedReads {
@@ -45,7 +51,11 @@ impl BatchedReads {
         let start_reader = {
             let mut queue = self.lock();
             queue.waiting.push((key, tx));
-            !std::mem::replace(&mut queue.reading, true)
+            // More waiting than the running readers take in one read each.
+            let backlog = queue.waiting.len() > MAX_KEYS_PER_READ * queue.readers;
+            let start = backlog && queue.readers < MAX_READERS;
+            queue.readers += usize::from(start);
+            start
         };
         if start_reader {
             // A task of its own, not the caller's: a request that is cancelled (the client
@@ -64,7 +74,7 @@ impl BatchedReads {
             let batch: Vec<_> = {
                 let mut queue = self.lock();
                 if queue.waiting.is_empty() {
-                    queue.reading = false;
+                    queue.readers -= 1;
                     stop.normal = true;
                     return;
                 }
@@ -104,9 +114,9 @@ impl BatchedReads {
     }
 }
 
-/// When the reader ends other than by finding the queue empty (a panic, or its runtime
-/// shutting down), the requests still waiting are answered with an error, and the next miss
-/// starts a new reader.
+/// When a reader ends other than by finding the queue empty (a panic, or its runtime
+/// shutting down) and it was the last, the requests still waiting are answered with an
+/// error, and the next miss starts a new reader.
 struct StopGuard<'a> {
     reads: &'a BatchedReads,
     normal: bool,
@@ -116,8 +126,10 @@ impl Drop for StopGuard<'_> {
     fn drop(&mut self) {
         if !self.normal {
             let mut queue = self.reads.lock();
-            queue.waiting.clear();
-            queue.reading = false;
+            queue.readers -= 1;
+            if queue.readers == 0 {
+                queue.waiting.clear();
+            }
         }
     }
 }

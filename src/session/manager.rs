@@ -208,6 +208,7 @@ impl SessionManager {
 mod tests {
     use super::*;
     use crate::session::SqlSessionStore;
+    use tokio::sync::Semaphore;
 
     fn session(expires_in: i64) -> Session {
         session_of("u", expires_in)
@@ -388,12 +389,12 @@ mod tests {
         assert_eq!(store.reads.load(Ordering::SeqCst), 2);
     }
 
-    /// Records the size of each batched read; holds the first until the test opens the gate,
-    /// and fails it instead when told to.
+    /// Records the size of each batched read; holds every read until the test opens the
+    /// gate, and fails the first instead when told to.
     struct GatedStore {
         inner: SqlSessionStore,
         batches: std::sync::Mutex<Vec<usize>>,
-        gate: tokio::sync::Semaphore,
+        gate: Semaphore,
         fail_first: bool,
     }
 
@@ -414,11 +415,10 @@ mod tests {
                 batches.push(keys.len());
                 batches.len() == 1
             };
-            if first {
-                let _open = self.gate.acquire().await.expect("gate");
-                if self.fail_first {
-                    return Err(StoreError::Corrupt("the disk is on fire".into()));
-                }
+            // The gate stays open once opened.
+            drop(self.gate.acquire().await.expect("gate"));
+            if first && self.fail_first {
+                return Err(StoreError::Corrupt("the disk is on fire".into()));
             }
             self.inner.get_many(keys).await
         }
@@ -439,7 +439,7 @@ mod tests {
         let store = Arc::new(GatedStore {
             inner: SqlSessionStore::open(&url).await.expect("store"),
             batches: Default::default(),
-            gate: tokio::sync::Semaphore::new(0),
+            gate: Semaphore::new(0),
             fail_first,
         });
         let m = Arc::new(SessionManager::new(
@@ -450,15 +450,15 @@ mod tests {
         (dir, store, m)
     }
 
-    /// Waits until the first read is held at the gate and `n` misses queue behind it.
-    async fn until_queued(store: &GatedStore, m: &SessionManager, n: usize) {
+    /// Waits until `reads` reads are held at the gate and `n` misses queue behind them.
+    async fn until_queued(store: &GatedStore, m: &SessionManager, reads: usize, n: usize) {
         for _ in 0..500 {
-            if store.batches.lock().expect("batches").len() == 1 && m.reads.waiting() == n {
+            if store.batches.lock().expect("batches").len() == reads && m.reads.waiting() == n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("{n} misses never queued behind the first read");
+        panic!("{n} misses never queued behind {reads} reads");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,15 +477,17 @@ mod tests {
             }
             ids.push(id);
         }
-        let tasks: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let (m, id) = (m.clone(), id.clone());
-                tokio::spawn(async move { m.get(&id).await })
-            })
-            .collect();
-        until_queued(&store, &m, 99).await;
-        store.gate.add_permits(1);
+        let miss = |id: &SessionId| {
+            let (m, id) = (m.clone(), id.clone());
+            tokio::spawn(async move { m.get(&id).await })
+        };
+        // The first miss is read alone; once more than 64 wait behind it, a second reader
+        // takes 64; the last 35 wait for whichever is back first.
+        let mut tasks = vec![miss(&ids[0])];
+        until_queued(&store, &m, 1, 0).await;
+        tasks.extend(ids[1..].iter().map(miss));
+        until_queued(&store, &m, 2, 35).await;
+        store.gate.add_permits(Semaphore::MAX_PERMITS);
         for (i, t) in tasks.into_iter().enumerate() {
             let got = t.await.expect("join").expect("get");
             if i % 20 == 7 {
@@ -502,8 +504,10 @@ mod tests {
                 );
             }
         }
-        // The first miss alone, then the 99 that queued meanwhile, at most 64 per read.
-        assert_eq!(*store.batches.lock().expect("batches"), vec![1, 64, 35]);
+        // Three reads for 100 misses.
+        let mut batches = store.batches.lock().expect("batches").clone();
+        batches.sort();
+        assert_eq!(batches, vec![1, 35, 64]);
         // Cached now: no further reads.
         assert!(m.get(&ids[0]).await.expect("get").is_some());
         assert_eq!(store.batches.lock().expect("batches").len(), 3);
@@ -524,13 +528,13 @@ mod tests {
             let (m, id) = (m.clone(), ids[0].clone());
             async move { m.get(&id).await }
         });
-        until_queued(&store, &m, 0).await;
+        until_queued(&store, &m, 1, 0).await;
         let second = tokio::spawn({
             let (m, id) = (m.clone(), ids[1].clone());
             async move { m.get(&id).await }
         });
-        until_queued(&store, &m, 1).await;
-        store.gate.add_permits(1);
+        until_queued(&store, &m, 1, 1).await;
+        store.gate.add_permits(Semaphore::MAX_PERMITS);
         let failed = first.await.expect("join");
         assert!(
             matches!(&failed, Err(e) if e.to_string().contains("on fire")),
