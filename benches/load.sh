@@ -27,6 +27,7 @@
 #                                      instructions per request of each gateway binary under
 #                                      callgrind (INSTRUCTIONS=1: this build), for A/B;
 #                                      KEEP=dir keeps each callgrind profile there
+#        GATEWAY_BIN=path bash benches/load.sh   measures that gateway binary instead of this build
 #        ONLY=cold bash benches/load.sh
 #                                      just the cold-session scenario (PERF=file: perf record
 #                                      of the gateway during its 32-connection run)
@@ -238,7 +239,7 @@ start_gateway() { # [command running a binary] → starts the gateway (its cache
   # Not through `server`: a function run in the background is a subshell, and $! must be
   # the gateway itself, to read its CPU time and to stop it (the same for the IdP above).
   local run=("$@")
-  [[ ${#run[@]} -gt 0 ]] || run=(taskset -c "$SERVER_CPU" ./target/release/borderless)
+  [[ ${#run[@]} -gt 0 ]] || run=(taskset -c "$SERVER_CPU" "${GATEWAY_BIN:-./target/release/borderless}")
   BORDERLESS_LOG=warn "${run[@]}" serve --config "$work/gateway.toml" >>"$work/gateway.log" 2>&1 &
   gw_pid=$!
   pids+=("$gw_pid")

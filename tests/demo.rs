@@ -74,9 +74,12 @@ async fn the_readme_demo_runs_on_a_fresh_clone_and_signs_in_with_chromium() {
         .env("DEMO_APP_PORT", app_port.to_string())
         .env("CARGO_TARGET_DIR", &target)
         // The command is under test, not the optimiser: a lighter release build (no debug
-        // info, opt-level 1) halves the cold build that dominates the suite's time.
+        // info, opt-level 1, no cross-crate LTO) halves the cold build that dominates the
+        // suite's time.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
