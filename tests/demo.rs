@@ -78,7 +78,7 @@ async fn the_readme_demo_runs_on_a_fresh_clone_and_signs_in_with_chromium() {
         // suite's time.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
-        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
         .stdin(Stdio::null())
         .stdout(out)
