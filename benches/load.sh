@@ -293,21 +293,29 @@ if [[ -n "${INSTRUCTIONS:-}" ]]; then # instructions per request, for A/B of cod
   # Wall-clock A/B on this VM moves by ±8 % between identical runs; callgrind's counts repeat
   # to the instruction. Each binary listed (default: this build) runs under callgrind; after
   # a warm-up the counters are zeroed, N keep-alive requests are sent (HTTP/1.1, then
-  # HTTP/2), and the user-space instructions per request are printed with the top functions.
+  # HTTP/2, then the first requests of N sessions only in the store), and the user-space
+  # instructions per request are printed with the top functions.
   # The measured requests open 4 new connections: their handshakes are in the figure (about
   # 900 instructions per request at the default N=2000), the same for every binary.
   command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
   n=${N:-2000}
   for bin in ${INSTRUCTIONS/#1/./target/release/borderless}; do
-    for proto in h1 h2; do
+    for proto in h1 h2 cold; do
       kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true
       rm -f "$work"/callgrind.*
+      # cold: N sessions only in the store, each asked for once (HTTP/1.1, 4 connections)
+      [[ $proto == cold ]] && python3 benches/cold_sessions.py "$work/bench.db" "$n" "$work/cold.txt" >/dev/null
       start_gateway valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$bin"
       flags=(-c4 -m25)
-      [[ $proto == h1 ]] && flags=(--h1 -c4 -m1)
+      [[ $proto != h2 ]] && flags=(--h1 -c4 -m1)
       h2load "${flags[@]}" -n 400 -H "$session_cookie" "https://localhost:$P_GW/" >/dev/null
       callgrind_control -z "$gw_pid" >/dev/null
-      ok=$(h2load "${flags[@]}" -n "$n" -H "$session_cookie" "https://localhost:$P_GW/" | awk '/^status codes:/ { print $3 }')
+      if [[ $proto == cold ]]; then
+        ok=$(wrk -t1 -c4 -d600s -s benches/cold_sessions.lua "https://127.0.0.1:$P_GW/" -- "$work/cold.txt" "localhost:$P_GW" |
+          awk '/requests in/ { n = $1 } /Non-2xx/ { n -= $5 } END { print n }')
+      else
+        ok=$(h2load "${flags[@]}" -n "$n" -H "$session_cookie" "https://localhost:$P_GW/" | awk '/^status codes:/ { print $3 }')
+      fi
       callgrind_control -d "$gw_pid" >/dev/null
       sleep 1
       echo "## $bin, $proto, $n requests ($ok answered 2xx)"

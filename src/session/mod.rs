@@ -64,6 +64,27 @@ impl fmt::Debug for SessionId {
 pub struct SessionKey(pub [u8; 32]);
 
 impl SessionKey {
+    /// The key `to_hex` wrote: 64 lower- or upper-case hex digits, nothing else.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        fn digit(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let pairs = hex.as_bytes().as_chunks::<2>();
+        let ([], 32) = (pairs.1, pairs.0.len()) else {
+            return None;
+        };
+        let mut key = [0u8; 32];
+        for (byte, [high, low]) in key.iter_mut().zip(pairs.0) {
+            *byte = digit(*high)? << 4 | digit(*low)?;
+        }
+        Some(Self(key))
+    }
+
     pub fn to_hex(&self) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(64);
@@ -208,4 +229,34 @@ pub fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_keys_read_back_from_hex_and_nothing_else_passes() {
+        for _ in 0..50 {
+            let key = SessionId::random().key();
+            assert_eq!(SessionKey::from_hex(&key.to_hex()), Some(key));
+            assert_eq!(
+                SessionKey::from_hex(&key.to_hex().to_uppercase()),
+                Some(key)
+            );
+        }
+        let good = "0f".repeat(32);
+        assert!(SessionKey::from_hex(&good).is_some());
+        for bad in [
+            &good[..63],
+            &format!("{good}0"),
+            &format!("+f{}", &good[2..]),
+            &format!("0g{}", &good[2..]),
+            &format!("{} 0", &good[..61]),
+            &"é".repeat(32),
+            "",
+        ] {
+            assert_eq!(SessionKey::from_hex(bad), None, "{bad:?}");
+        }
+    }
 }

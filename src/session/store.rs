@@ -131,17 +131,6 @@ fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
     }))
 }
 
-fn key_from_hex(s: &str) -> Option<SessionKey> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(SessionKey(out))
-}
-
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
@@ -197,7 +186,7 @@ impl SessionStore for SqlSessionStore {
             }
             for row in query.fetch_all(&self.pool).await? {
                 let id: String = row.try_get("id_hash")?;
-                let key = key_from_hex(&id)
+                let key = SessionKey::from_hex(&id)
                     .ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))?;
                 found.push((key, session_from_row(&row)?));
             }
@@ -221,7 +210,7 @@ impl SessionStore for SqlSessionStore {
         Ok(rows
             .iter()
             .filter_map(|r| r.try_get::<String, _>("id_hash").ok())
-            .filter_map(|h| key_from_hex(&h))
+            .filter_map(|h| SessionKey::from_hex(&h))
             .collect())
     }
 
