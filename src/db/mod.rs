@@ -63,8 +63,12 @@ impl Db {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets the CLI write while a running gateway reads; the busy
-                        // timeout makes concurrent writers wait instead of failing.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
+                        // timeout makes concurrent writers wait instead of failing. Reads
+                        // through a memory map (up to 256 MB of the file) skip a read() and
+                        // a copy per page: after a restart, when every browser's first
+                        // request reads its session, that took 8 % off their latency
+                        // (docs/benchmarks.md).
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456")
                             .await?;
                     }
                     Ok(())
