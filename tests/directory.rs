@@ -430,16 +430,18 @@ async fn sessions_are_read_many_at_once_on_every_backend() {
             keys.push(key);
         }
         let unknown: Vec<_> = (0..3).map(|_| SessionId::random().key()).collect();
-        let subject_of =
-            |found: &[(borderless::session::SessionKey, Session)], key| -> Option<String> {
-                let mut matching = found.iter().filter(|(k, _)| *k == key);
-                let s = matching.next().map(|(_, s)| s.subject().to_string());
-                assert!(
-                    matching.next().is_none(),
-                    "{backend}: a key came back twice"
-                );
-                s
-            };
+        let subject_of = |found: &borderless::session::Found, key| -> Option<String> {
+            let mut matching = found.iter().filter(|(k, _)| *k == key);
+            let s = matching.next().map(|(_, s)| match s {
+                Ok(s) => s.subject().to_string(),
+                Err(e) => format!("error: {e}"),
+            });
+            assert!(
+                matching.next().is_none(),
+                "{backend}: a key came back twice"
+            );
+            s
+        };
         // 70 known and 3 unknown keys: two queries (64 + 9, the second padded to 16).
         let asked: Vec<_> = keys.iter().chain(&unknown).copied().collect();
         let found = store.get_many(&asked).await.expect("get_many");
@@ -457,5 +459,17 @@ async fn sessions_are_read_many_at_once_on_every_backend() {
         assert_eq!(found.len(), 3, "{backend}");
         assert_eq!(subject_of(&found, keys[7]).as_deref(), Some("subject-7"));
         assert!(store.get_many(&[]).await.expect("none").is_empty());
+        // A record that cannot be read fails only its own key, not the others read with it.
+        let db = borderless::db::Db::open(&url).await.expect("db");
+        sqlx::query("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1")
+            .bind(keys[1].to_hex())
+            .execute(&db.pool)
+            .await
+            .expect("corrupt one record");
+        let found = store.get_many(&keys[0..3]).await.expect("get_many");
+        assert_eq!(subject_of(&found, keys[0]).as_deref(), Some("subject-0"));
+        assert_eq!(subject_of(&found, keys[2]).as_deref(), Some("subject-2"));
+        let broken = subject_of(&found, keys[1]).unwrap_or_default();
+        assert!(broken.contains("corrupt record"), "{backend}: {broken}");
     }
 }

@@ -84,12 +84,14 @@ impl BatchedReads {
             let keys: Vec<SessionKey> = batch.iter().map(|(key, _)| *key).collect();
             match self.store.get_many(&keys).await {
                 Ok(found) => {
-                    let found: Vec<(SessionKey, Arc<Session>)> =
-                        found.into_iter().map(|(k, s)| (k, Arc::new(s))).collect();
+                    let found: Vec<(SessionKey, Answer)> = found
+                        .into_iter()
+                        .map(|(k, read)| (k, read.map(|s| Some(Arc::new(s))).map_err(Arc::new)))
+                        .collect();
                     for (key, tx) in batch {
-                        let session = found.iter().find(|(k, _)| *k == key).map(|(_, s)| s);
+                        let answer = found.iter().find(|(k, _)| *k == key).map(|(_, a)| a);
                         // A send fails only when the request was cancelled meanwhile.
-                        let _ = tx.send(Ok(session.cloned()));
+                        let _ = tx.send(answer.cloned().unwrap_or(Ok(None)));
                     }
                 }
                 Err(e) => {

@@ -207,7 +207,7 @@ impl SessionManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SqlSessionStore;
+    use crate::session::{Found, SqlSessionStore};
     use tokio::sync::Semaphore;
 
     fn session(expires_in: i64) -> Session {
@@ -406,10 +406,7 @@ mod tests {
         async fn get(&self, _: SessionKey) -> Result<Option<Session>, StoreError> {
             unreachable!("cache misses are read in batches")
         }
-        async fn get_many(
-            &self,
-            keys: &[SessionKey],
-        ) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+        async fn get_many(&self, keys: &[SessionKey]) -> Result<Found, StoreError> {
             let first = {
                 let mut batches = self.batches.lock().expect("batches");
                 batches.push(keys.len());
@@ -547,5 +544,48 @@ mod tests {
         let again = m.get(&ids[0]).await.expect("get").expect("session");
         assert_eq!(again.subject(), "u0");
         assert!(m.get(&ids[2]).await.expect("get").is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_that_cannot_be_read_fails_only_its_own_request_in_a_batch() {
+        let (dir, store, m) = gated(false).await;
+        let ids: Vec<_> = (0..3).map(|_| SessionId::random()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .inner
+                .insert(id.key(), &session_of(&format!("u{i}"), 3600))
+                .await
+                .expect("insert");
+        }
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = crate::db::Db::open(&url).await.expect("db");
+        sqlx::query("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1")
+            .bind(ids[1].key().to_hex())
+            .execute(&db.pool)
+            .await
+            .expect("corrupt one record");
+        let miss = |id: &SessionId| {
+            let (m, id) = (m.clone(), id.clone());
+            tokio::spawn(async move { m.get(&id).await })
+        };
+        // u0 is read alone; u1 (unreadable) and u2 share the next read.
+        let first = miss(&ids[0]);
+        until_queued(&store, &m, 1, 0).await;
+        let (broken, second) = (miss(&ids[1]), miss(&ids[2]));
+        until_queued(&store, &m, 1, 2).await;
+        store.gate.add_permits(Semaphore::MAX_PERMITS);
+        let first = first.await.expect("join").expect("get").expect("session");
+        assert_eq!(first.subject(), "u0");
+        let second = second.await.expect("join").expect("get").expect("session");
+        assert_eq!(second.subject(), "u2");
+        let broken = broken.await.expect("join");
+        assert!(
+            matches!(&broken, Err(e) if e.to_string().contains("corrupt record")),
+            "the unreadable record's request: {broken:?}"
+        );
+        assert_eq!(*store.batches.lock().expect("batches"), vec![1, 2]);
+        // Not taken for an unknown id: the next request reads the store again.
+        assert!(m.get(&ids[1]).await.is_err());
+        assert_eq!(store.batches.lock().expect("batches").len(), 3);
     }
 }

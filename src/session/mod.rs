@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 pub use manager::SessionManager;
 pub use packed::{AttributeMap, Attributes, Values};
-pub use store::{SessionStore, SqlSessionStore, StoreError};
+pub use store::{Found, SessionStore, SqlSessionStore, StoreError};
 
 use crate::policy::Strength;
 

@@ -27,20 +27,24 @@ pub enum StoreError {
     Abandoned,
 }
 
+/// What `get_many` found: each stored session's key with the session, or with the reason its
+/// record could not be read (that fails only the request that asked for it).
+pub type Found = Vec<(SessionKey, Result<Session, StoreError>)>;
+
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     async fn insert(&self, key: SessionKey, session: &Session) -> Result<(), StoreError>;
     async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError>;
     /// The stored sessions among `keys`, each with its key; keys the store does not know
-    /// are left out. One round trip per [`MAX_KEYS_PER_READ`] keys.
-    async fn get_many(
-        &self,
-        keys: &[SessionKey],
-    ) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+    /// are left out. One round trip per [`MAX_KEYS_PER_READ`] keys; an error here means the
+    /// round trip failed, a record that cannot be read is an error beside its key.
+    async fn get_many(&self, keys: &[SessionKey]) -> Result<Found, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(s) = self.get(*key).await? {
-                found.push((*key, s));
+            match self.get(*key).await {
+                Ok(None) => {}
+                Ok(Some(s)) => found.push((*key, Ok(s))),
+                Err(e) => found.push((*key, Err(e))),
             }
         }
         Ok(found)
@@ -73,7 +77,7 @@ impl SqlSessionStore {
 /// The most keys one query of `get_many` asks for.
 pub const MAX_KEYS_PER_READ: usize = 64;
 
-/// The columns a session is read from, for `concat!` and `format!`.
+/// The columns a session is read from, for `concat!`.
 macro_rules! columns {
     () => {
         "id_hash, user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
@@ -173,10 +177,7 @@ impl SessionStore for SqlSessionStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn get_many(
-        &self,
-        keys: &[SessionKey],
-    ) -> Result<Vec<(SessionKey, Session)>, StoreError> {
+    async fn get_many(&self, keys: &[SessionKey]) -> Result<Found, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_KEYS_PER_READ) {
             let (sql, slots) = select_many(chunk.len());
@@ -185,10 +186,11 @@ impl SessionStore for SqlSessionStore {
                 query = query.bind(chunk[i.min(chunk.len() - 1)].to_hex());
             }
             for row in query.fetch_all(&self.pool).await? {
+                // The row matched one of the keys asked for, so its id is one of theirs.
                 let id: String = row.try_get("id_hash")?;
                 let key = SessionKey::from_hex(&id)
                     .ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))?;
-                found.push((key, session_from_row(&row)?));
+                found.push((key, session_from_row(&row)));
             }
         }
         Ok(found)
