@@ -210,6 +210,29 @@ mod tests {
     use crate::session::{Found, SqlSessionStore};
     use tokio::sync::Semaphore;
 
+    /// A store for a test: the reads it is given, and every write passed to its `inner`
+    /// SQLite store.
+    macro_rules! test_store {
+        ($name:ident { $($reads:tt)* }) => {
+            #[async_trait::async_trait]
+            impl SessionStore for $name {
+                $($reads)*
+                async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
+                    self.inner.insert(key, s).await
+                }
+                async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
+                    self.inner.delete(key).await
+                }
+                async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+                    self.inner.delete_user(user_key).await
+                }
+                async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                    self.inner.purge_expired(now).await
+                }
+            }
+        };
+    }
+
     fn session(expires_in: i64) -> Session {
         session_of("u", expires_in)
     }
@@ -252,11 +275,7 @@ mod tests {
         release: tokio::sync::Notify,
     }
 
-    #[async_trait::async_trait]
-    impl SessionStore for PausingStore {
-        async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
-            self.inner.insert(key, s).await
-        }
+    test_store!(PausingStore {
         async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
             let read = self.inner.get(key).await;
             if !self.paused.swap(true, Ordering::SeqCst) {
@@ -265,16 +284,7 @@ mod tests {
             }
             read
         }
-        async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
-            self.inner.delete(key).await
-        }
-        async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
-            self.inner.delete_user(user_key).await
-        }
-        async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-            self.inner.purge_expired(now).await
-        }
-    }
+    });
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_session_revoked_during_a_store_read_is_not_cached_again() {
@@ -326,25 +336,12 @@ mod tests {
         reads: AtomicU64,
     }
 
-    #[async_trait::async_trait]
-    impl SessionStore for CountingStore {
-        async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
-            self.inner.insert(key, s).await
-        }
+    test_store!(CountingStore {
         async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.inner.get(key).await
         }
-        async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
-            self.inner.delete(key).await
-        }
-        async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
-            self.inner.delete_user(user_key).await
-        }
-        async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-            self.inner.purge_expired(now).await
-        }
-    }
+    });
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unknown_ids_cost_one_store_read_and_cold_ones_one_for_all() {
@@ -398,11 +395,7 @@ mod tests {
         fail_first: bool,
     }
 
-    #[async_trait::async_trait]
-    impl SessionStore for GatedStore {
-        async fn insert(&self, key: SessionKey, s: &Session) -> Result<(), StoreError> {
-            self.inner.insert(key, s).await
-        }
+    test_store!(GatedStore {
         async fn get(&self, _: SessionKey) -> Result<Option<Session>, StoreError> {
             unreachable!("cache misses are read in batches")
         }
@@ -419,16 +412,7 @@ mod tests {
             }
             self.inner.get_many(keys).await
         }
-        async fn delete(&self, key: SessionKey) -> Result<(), StoreError> {
-            self.inner.delete(key).await
-        }
-        async fn delete_user(&self, user_key: &str) -> Result<Vec<SessionKey>, StoreError> {
-            self.inner.delete_user(user_key).await
-        }
-        async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-            self.inner.purge_expired(now).await
-        }
-    }
+    });
 
     async fn gated(fail_first: bool) -> (tempfile::TempDir, Arc<GatedStore>, Arc<SessionManager>) {
         let dir = tempfile::tempdir().expect("dir");
@@ -445,6 +429,28 @@ mod tests {
             Duration::from_secs(300),
         ));
         (dir, store, m)
+    }
+
+    /// `n` sessions only in the store, with subjects u0, u1, ….
+    async fn stored_sessions(store: &GatedStore, n: usize) -> Vec<SessionId> {
+        let ids: Vec<_> = (0..n).map(|_| SessionId::random()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .inner
+                .insert(id.key(), &session_of(&format!("u{i}"), 3600))
+                .await
+                .expect("insert");
+        }
+        ids
+    }
+
+    /// A request for `id`'s session, under way.
+    fn miss(
+        m: &Arc<SessionManager>,
+        id: &SessionId,
+    ) -> tokio::task::JoinHandle<Result<Option<Arc<Session>>, StoreError>> {
+        let (m, id) = (m.clone(), id.clone());
+        tokio::spawn(async move { m.get(&id).await })
     }
 
     /// Waits until `reads` reads are held at the gate and `n` misses queue behind them.
@@ -474,15 +480,11 @@ mod tests {
             }
             ids.push(id);
         }
-        let miss = |id: &SessionId| {
-            let (m, id) = (m.clone(), id.clone());
-            tokio::spawn(async move { m.get(&id).await })
-        };
         // The first miss is read alone; once more than 64 wait behind it, a second reader
         // takes 64; the last 35 wait for whichever is back first.
-        let mut tasks = vec![miss(&ids[0])];
+        let mut tasks = vec![miss(&m, &ids[0])];
         until_queued(&store, &m, 1, 0).await;
-        tasks.extend(ids[1..].iter().map(miss));
+        tasks.extend(ids[1..].iter().map(|id| miss(&m, id)));
         until_queued(&store, &m, 2, 35).await;
         store.gate.add_permits(Semaphore::MAX_PERMITS);
         for (i, t) in tasks.into_iter().enumerate() {
@@ -513,23 +515,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_batched_read_fails_each_waiting_request_and_the_next_miss_reads_again() {
         let (_dir, store, m) = gated(true).await;
-        let ids: Vec<_> = (0..3).map(|_| SessionId::random()).collect();
-        for (i, id) in ids.iter().enumerate() {
-            store
-                .inner
-                .insert(id.key(), &session_of(&format!("u{i}"), 3600))
-                .await
-                .expect("insert");
-        }
-        let first = tokio::spawn({
-            let (m, id) = (m.clone(), ids[0].clone());
-            async move { m.get(&id).await }
-        });
+        let ids = stored_sessions(&store, 3).await;
+        let first = miss(&m, &ids[0]);
         until_queued(&store, &m, 1, 0).await;
-        let second = tokio::spawn({
-            let (m, id) = (m.clone(), ids[1].clone());
-            async move { m.get(&id).await }
-        });
+        let second = miss(&m, &ids[1]);
         until_queued(&store, &m, 1, 1).await;
         store.gate.add_permits(Semaphore::MAX_PERMITS);
         let failed = first.await.expect("join");
@@ -549,14 +538,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_record_that_cannot_be_read_fails_only_its_own_request_in_a_batch() {
         let (dir, store, m) = gated(false).await;
-        let ids: Vec<_> = (0..3).map(|_| SessionId::random()).collect();
-        for (i, id) in ids.iter().enumerate() {
-            store
-                .inner
-                .insert(id.key(), &session_of(&format!("u{i}"), 3600))
-                .await
-                .expect("insert");
-        }
+        let ids = stored_sessions(&store, 3).await;
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let db = crate::db::Db::open(&url).await.expect("db");
         sqlx::query("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1")
@@ -564,14 +546,10 @@ mod tests {
             .execute(&db.pool)
             .await
             .expect("corrupt one record");
-        let miss = |id: &SessionId| {
-            let (m, id) = (m.clone(), id.clone());
-            tokio::spawn(async move { m.get(&id).await })
-        };
         // u0 is read alone; u1 (unreadable) and u2 share the next read.
-        let first = miss(&ids[0]);
+        let first = miss(&m, &ids[0]);
         until_queued(&store, &m, 1, 0).await;
-        let (broken, second) = (miss(&ids[1]), miss(&ids[2]));
+        let (broken, second) = (miss(&m, &ids[1]), miss(&m, &ids[2]));
         until_queued(&store, &m, 1, 2).await;
         store.gate.add_permits(Semaphore::MAX_PERMITS);
         let first = first.await.expect("join").expect("get").expect("session");
