@@ -566,4 +566,50 @@ mod tests {
         assert!(m.get(&ids[1]).await.is_err());
         assert_eq!(store.batches.lock().expect("batches").len(), 3);
     }
+
+    /// A store whose first batched read panics.
+    struct PanickingStore {
+        inner: SqlSessionStore,
+        panicked: std::sync::atomic::AtomicBool,
+    }
+
+    test_store!(PanickingStore {
+        async fn get(&self, _: SessionKey) -> Result<Option<Session>, StoreError> {
+            unreachable!("cache misses are read in batches")
+        }
+        async fn get_many(&self, keys: &[SessionKey]) -> Result<Found, StoreError> {
+            assert!(
+                self.panicked.swap(true, Ordering::SeqCst),
+                "the first read panics"
+            );
+            self.inner.get_many(keys).await
+        }
+    });
+
+    #[tokio::test]
+    async fn a_reader_that_dies_answers_its_waiters_and_the_next_miss_reads_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Arc::new(PanickingStore {
+            inner: SqlSessionStore::open(&url).await.expect("store"),
+            panicked: Default::default(),
+        });
+        let id = SessionId::random();
+        store
+            .inner
+            .insert(id.key(), &session(3600))
+            .await
+            .expect("insert");
+        let m = SessionManager::new(store, 100, Duration::from_secs(300));
+        let abandoned = m.get(&id).await;
+        assert!(
+            matches!(&abandoned, Err(e) if e.to_string().contains("abandoned")),
+            "the request whose read died: {abandoned:?}"
+        );
+        // A new reader starts: without one the request would wait forever.
+        let again = tokio::time::timeout(Duration::from_secs(5), m.get(&id))
+            .await
+            .expect("no reader started for the next miss");
+        assert!(again.expect("get").is_some());
+    }
 }

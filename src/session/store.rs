@@ -1,7 +1,7 @@
 //! Where sessions live between requests and restarts. The trait keeps the cache and the
 //! sign-in code independent of the database; SQLite is the embedded default, PostgreSQL the shared one.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -76,6 +76,7 @@ impl SqlSessionStore {
 
 /// The most keys one query of `get_many` asks for.
 pub const MAX_KEYS_PER_READ: usize = 64;
+const _: () = assert!(MAX_KEYS_PER_READ.is_power_of_two());
 
 /// The columns a session is read from, for `concat!`.
 macro_rules! columns {
@@ -85,24 +86,31 @@ macro_rules! columns {
     };
 }
 
-/// `SELECT … WHERE id_hash IN ($1, …, $n)`. The list is padded to a power of two (with
-/// the last key again), so a connection prepares at most seven of these statements.
-fn select_many(keys: usize) -> (String, usize) {
+/// `SELECT … WHERE id_hash IN ($1, …, $n)` for n = 1, 2, 4, … 64, written once. A read is
+/// padded to the next of these sizes (with its last key again), so a connection prepares at
+/// most seven statements.
+static SELECT_MANY: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let sizes = std::iter::successors(Some(1usize), |n| Some(n * 2));
+    sizes
+        .take_while(|n| *n <= MAX_KEYS_PER_READ)
+        .map(|n| {
+            let slots: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+            format!(
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM sessions WHERE id_hash IN ({})"
+                ),
+                slots.join(", ")
+            )
+        })
+        .collect()
+});
+
+/// The statement for `keys` keys (1 to `MAX_KEYS_PER_READ`) and how many keys it takes.
+fn select_many(keys: usize) -> (&'static str, usize) {
     let slots = keys.clamp(1, MAX_KEYS_PER_READ).next_power_of_two();
-    let mut sql = String::from(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM sessions WHERE id_hash IN ("
-    ));
-    for i in 1..=slots {
-        if i > 1 {
-            sql.push_str(", ");
-        }
-        sql.push('$');
-        sql.push_str(&i.to_string());
-    }
-    sql.push(')');
-    (sql, slots)
+    (&SELECT_MANY[slots.trailing_zeros() as usize], slots)
 }
 
 fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
@@ -181,7 +189,7 @@ impl SessionStore for SqlSessionStore {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_KEYS_PER_READ) {
             let (sql, slots) = select_many(chunk.len());
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(sql);
             for i in 0..slots {
                 query = query.bind(chunk[i.min(chunk.len() - 1)].to_hex());
             }
