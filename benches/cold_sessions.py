@@ -13,7 +13,10 @@ import os
 import sqlite3
 import sys
 
-COLUMNS = "user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, expires_at"
+COLUMNS = (
+    "user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, expires_at, "
+    "mfa, mfa_at, record"
+)
 
 
 def main():
@@ -29,7 +32,7 @@ def main():
         rows.append((hashlib.sha256(raw).hexdigest(), *template))
     with db:
         db.executemany(
-            f"INSERT INTO sessions (id_hash, {COLUMNS}) VALUES ({', '.join('?' * 11)})", rows
+            f"INSERT INTO sessions (id_hash, {COLUMNS}) VALUES ({', '.join('?' * 14)})", rows
         )
     with open(out, "w") as f:
         f.write("\n".join(cookies) + "\n")

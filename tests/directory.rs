@@ -8,7 +8,9 @@ use borderless::directory::address::Address;
 use borderless::directory::groups::Principal;
 use borderless::directory::invitations::{InviteResult, NewInvitation, RedeemRefusal};
 use borderless::directory::{Actor, Directory, InvitationStatus, UserState, UserType};
-use borderless::session::{NewSession, Session, SessionManager, SessionStore, SqlSessionStore};
+use borderless::session::{
+    NewSession, Session, SessionKey, SessionManager, SessionStore, SqlSessionStore,
+};
 use std::sync::Arc;
 
 fn addr(s: &str) -> Address {
@@ -426,6 +428,18 @@ async fn sessions_are_read_many_at_once_on_every_backend() {
             let key = SessionId::random().key();
             let mut s = new_session_for(&format!("user-{i}"));
             s.subject = format!("subject-{i}");
+            // Every field set, so that both stored forms are compared whole below.
+            s.attributes = [
+                ("email", vec![format!("u{i}@partner.example")]),
+                ("groups", vec!["a".into(), "b,c".into(), "Zoë".into()]),
+                ("empty", vec![]),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            s.amr = vec!["pwd".into(), "otp".into()];
+            s.acr = Some("urn:acr:silver".into());
+            s.mfa = Some((borderless::policy::Strength::Mfa, s.auth_time + i));
             store.insert(key, &Session::from(s)).await.expect("insert");
             keys.push(key);
         }
@@ -461,14 +475,37 @@ async fn sessions_are_read_many_at_once_on_every_backend() {
         assert!(store.get_many(&[]).await.expect("none").is_empty());
         // A record that cannot be read fails only its own key, not the others read with it.
         let db = borderless::db::Db::open(&url).await.expect("db");
-        sqlx::query("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1")
+        let as_written = store.get(keys[3]).await.expect("get").expect("session");
+        let update = |sql: &'static str, key: SessionKey| {
+            sqlx::query(sql).bind(key.to_hex()).execute(&db.pool)
+        };
+        sqlx::query("UPDATE sessions SET record = $2 WHERE id_hash = $1")
             .bind(keys[1].to_hex())
+            .bind(vec![1u8, 0xff, 0xff])
             .execute(&db.pool)
             .await
             .expect("corrupt one record");
-        let found = store.get_many(&keys[0..3]).await.expect("get_many");
+        // Sessions written before records were are read from the columns: one whole, one
+        // with attributes that are no JSON.
+        for key in [keys[3], keys[4]] {
+            update("UPDATE sessions SET record = NULL WHERE id_hash = $1", key)
+                .await
+                .expect("no record");
+        }
+        update("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1", keys[4])
+            .await
+            .expect("corrupt the columns");
+        let found = store.get_many(&keys[0..5]).await.expect("get_many");
+        assert_eq!(found.len(), 5, "{backend}");
         assert_eq!(subject_of(&found, keys[0]).as_deref(), Some("subject-0"));
         assert_eq!(subject_of(&found, keys[2]).as_deref(), Some("subject-2"));
+        assert_eq!(
+            store.get(keys[3]).await.expect("get").as_ref(),
+            Some(&as_written),
+            "{backend}: the columns read back what the record held"
+        );
+        let broken = subject_of(&found, keys[4]).unwrap_or_default();
+        assert!(broken.contains("corrupt record"), "{backend}: {broken}");
         let broken = subject_of(&found, keys[1]).unwrap_or_default();
         assert!(broken.contains("corrupt record"), "{backend}: {broken}");
     }

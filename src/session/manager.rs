@@ -541,8 +541,9 @@ mod tests {
         let ids = stored_sessions(&store, 3).await;
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let db = crate::db::Db::open(&url).await.expect("db");
-        sqlx::query("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1")
+        sqlx::query("UPDATE sessions SET record = $2 WHERE id_hash = $1")
             .bind(ids[1].key().to_hex())
+            .bind(vec![1u8, 0xff])
             .execute(&db.pool)
             .await
             .expect("corrupt one record");

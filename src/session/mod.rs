@@ -4,6 +4,7 @@ mod batch;
 mod interned;
 mod manager;
 mod packed;
+mod record;
 mod store;
 
 use std::fmt;

@@ -53,44 +53,93 @@ const AMR: usize = 3;
 
 impl Packed {
     pub fn new(f: Fields<'_>) -> Self {
+        Self::build(
+            f.user_key,
+            f.subject,
+            f.acr,
+            f.amr.iter().map(String::as_str),
+            f.attributes
+                .iter()
+                .map(|(name, values)| (name.as_str(), values.iter().map(String::as_str))),
+        )
+    }
+
+    /// The same from borrowed lists, as a stored record holds them. `attributes` must be
+    /// sorted by name with no name twice (`Attributes::get` searches the names); the caller
+    /// checks that, since only it knows what to report.
+    pub fn from_sorted(
+        user_key: &str,
+        subject: &str,
+        acr: Option<&str>,
+        amr: &[&str],
+        attributes: &[(&str, Vec<&str>)],
+    ) -> Self {
+        Self::build(
+            user_key,
+            subject,
+            acr,
+            amr.iter().copied(),
+            attributes
+                .iter()
+                .map(|(name, values)| (*name, values.iter().copied())),
+        )
+    }
+
+    fn build<'s, V: Iterator<Item = &'s str>>(
+        user_key: &str,
+        subject: &str,
+        acr: Option<&str>,
+        amr: impl Iterator<Item = &'s str> + Clone,
+        attributes: impl Iterator<Item = (&'s str, V)> + Clone,
+    ) -> Self {
         // A provider asserts a handful of `amr` values; more than u16 would be an attack.
-        let amr = &f.amr[..f.amr.len().min(usize::from(u16::MAX))];
-        let value_count: usize = f.attributes.values().map(Vec::len).sum();
-        let strings = AMR + amr.len() + value_count;
-        let mut text = String::new();
-        let mut index = Vec::with_capacity(strings + f.attributes.len() + 1);
+        let amr = amr.take(usize::from(u16::MAX));
+        // Sized up front, so that neither is copied while growing nor shrunk at the end.
+        let (mut strings, mut text_len) = (AMR, user_key.len() + subject.len());
+        text_len += acr.map_or(0, str::len) + amr.clone().map(str::len).sum::<usize>();
+        strings += amr.clone().count();
+        let mut attribute_count = 0;
+        for (_, values) in attributes.clone() {
+            attribute_count += 1;
+            for v in values {
+                strings += 1;
+                text_len += v.len();
+            }
+        }
+        let mut text = String::with_capacity(text_len);
+        let mut index = Vec::with_capacity(strings + attribute_count + 1);
         // Offsets are u32: the strings of one session are far below 4 GiB (headers cap what
         // is sent anyway); anything past it would read as empty, never as another string.
         let mut push = |text: &mut String, s: &str| {
             text.push_str(s);
             index.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         };
-        push(&mut text, f.user_key);
-        push(&mut text, f.subject);
-        push(&mut text, f.acr.unwrap_or(""));
+        push(&mut text, user_key);
+        push(&mut text, subject);
+        push(&mut text, acr.unwrap_or(""));
+        let mut amr_count = 0u16;
         for v in amr {
             push(&mut text, v);
+            amr_count += 1;
         }
-        let mut firsts = Vec::with_capacity(f.attributes.len() + 1);
-        let mut next = AMR + amr.len();
-        for values in f.attributes.values() {
+        let mut firsts = Vec::with_capacity(attribute_count + 1);
+        let mut next = AMR + usize::from(amr_count);
+        for (_, values) in attributes.clone() {
             firsts.push(u32::try_from(next).unwrap_or(u32::MAX));
             for v in values {
                 push(&mut text, v);
+                next += 1;
             }
-            next += values.len();
         }
         firsts.push(u32::try_from(next).unwrap_or(u32::MAX));
         index.extend(firsts);
-        let names = NAMES.get_owned(Names(
-            f.attributes.keys().map(|k| k.as_str().into()).collect(),
-        ));
+        let names = NAMES.get_owned(Names(attributes.map(|(name, _)| name.into()).collect()));
         Self {
             names,
             text: text.into_boxed_str(),
             index: index.into_boxed_slice(),
-            amr_count: amr.len() as u16,
-            has_acr: f.acr.is_some(),
+            amr_count,
+            has_acr: acr.is_some(),
         }
     }
 

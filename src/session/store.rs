@@ -9,7 +9,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::{Db, DbError};
 
-use super::{NewSession, Session, SessionKey};
+use super::{NewSession, Session, SessionKey, record};
 use crate::policy::Strength;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,21 @@ pub struct SqlSessionStore {
 }
 
 impl SqlSessionStore {
+    /// The rows of the sessions among `keys` (at most `MAX_KEYS_PER_READ`), read with one of
+    /// `statements`.
+    async fn fetch(
+        &self,
+        statements: &'static [String],
+        keys: &[SessionKey],
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let (sql, slots) = select_many(statements, keys.len());
+        let mut query = sqlx::query(sql);
+        for i in 0..slots {
+            query = query.bind(keys[i.min(keys.len() - 1)].to_hex());
+        }
+        query.fetch_all(&self.pool).await
+    }
+
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
@@ -78,39 +93,43 @@ impl SqlSessionStore {
 pub const MAX_KEYS_PER_READ: usize = 64;
 const _: () = assert!(MAX_KEYS_PER_READ.is_power_of_two());
 
-/// The columns a session is read from, for `concat!`.
-macro_rules! columns {
-    () => {
-        "id_hash, user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, \
-         expires_at, mfa, mfa_at"
-    };
-}
+/// The readable columns a session is also stored in, and read from when it has no record
+/// (it was written before records were).
+const COLUMNS: &str = "id_hash, user_key, idp, issuer, subject, attributes, amr, acr, \
+                       auth_time, created_at, expires_at, mfa, mfa_at";
 
-/// `SELECT … WHERE id_hash IN ($1, …, $n)` for n = 1, 2, 4, … 64, written once. A read is
-/// padded to the next of these sizes (with its last key again), so a connection prepares at
-/// most seven statements.
-static SELECT_MANY: LazyLock<Vec<String>> = LazyLock::new(|| {
+/// `SELECT {columns} FROM sessions WHERE id_hash IN ($1, …, $n)` for n = 1, 2, 4, … 64. A
+/// read is padded to the next of these sizes (with its last key again), so a connection
+/// prepares at most seven statements of each kind.
+fn statements(columns: &str) -> Vec<String> {
     let sizes = std::iter::successors(Some(1usize), |n| Some(n * 2));
     sizes
         .take_while(|n| *n <= MAX_KEYS_PER_READ)
         .map(|n| {
             let slots: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
             format!(
-                concat!(
-                    "SELECT ",
-                    columns!(),
-                    " FROM sessions WHERE id_hash IN ({})"
-                ),
+                "SELECT {columns} FROM sessions WHERE id_hash IN ({})",
                 slots.join(", ")
             )
         })
         .collect()
-});
+}
 
-/// The statement for `keys` keys (1 to `MAX_KEYS_PER_READ`) and how many keys it takes.
-fn select_many(keys: usize) -> (&'static str, usize) {
+/// Written once, on first use.
+static SELECT_RECORDS: LazyLock<Vec<String>> = LazyLock::new(|| statements("id_hash, record"));
+static SELECT_COLUMNS: LazyLock<Vec<String>> = LazyLock::new(|| statements(COLUMNS));
+
+/// The statement among `statements` for `keys` keys (1 to `MAX_KEYS_PER_READ`) and how many
+/// keys it takes.
+fn select_many(statements: &'static [String], keys: usize) -> (&'static str, usize) {
     let slots = keys.clamp(1, MAX_KEYS_PER_READ).next_power_of_two();
-    (&SELECT_MANY[slots.trailing_zeros() as usize], slots)
+    (&statements[slots.trailing_zeros() as usize], slots)
+}
+
+/// The key a row was stored under; it matched one of the keys asked for.
+fn key_of(row: &AnyRow) -> Result<SessionKey, StoreError> {
+    let id: String = row.try_get(0)?;
+    SessionKey::from_hex(&id).ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))
 }
 
 fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
@@ -150,10 +169,11 @@ impl SessionStore for SqlSessionStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let amr = serde_json::to_string(&s.amr().collect::<Vec<_>>())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let record = record::encode(s).map_err(StoreError::Corrupt)?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_key, idp, issuer, subject, attributes, amr, acr, \
-             auth_time, created_at, expires_at, mfa, mfa_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             auth_time, created_at, expires_at, mfa, mfa_at, record) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(key.to_hex())
         .bind(s.user_key())
@@ -168,37 +188,35 @@ impl SessionStore for SqlSessionStore {
         .bind(s.expires_at)
         .bind(s.mfa.map(|(strength, _)| strength.name()))
         .bind(s.mfa.map(|(_, at)| at))
+        .bind(record)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn get(&self, key: SessionKey) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM sessions WHERE id_hash = $1"
-        ))
-        .bind(key.to_hex())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(session_from_row).transpose()
+        let found = self.get_many(&[key]).await?.into_iter().next();
+        found.map(|(_, session)| session).transpose()
     }
 
     async fn get_many(&self, keys: &[SessionKey]) -> Result<Found, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
+        let mut without_record = Vec::new();
         for chunk in keys.chunks(MAX_KEYS_PER_READ) {
-            let (sql, slots) = select_many(chunk.len());
-            let mut query = sqlx::query(sql);
-            for i in 0..slots {
-                query = query.bind(chunk[i.min(chunk.len() - 1)].to_hex());
+            for row in self.fetch(&SELECT_RECORDS, chunk).await? {
+                let key = key_of(&row)?;
+                match row.try_get::<Option<Vec<u8>>, _>(1)? {
+                    Some(bytes) => {
+                        found.push((key, record::decode(&bytes).map_err(StoreError::Corrupt)))
+                    }
+                    None => without_record.push(key),
+                }
             }
-            for row in query.fetch_all(&self.pool).await? {
-                // The row matched one of the keys asked for, so its id is one of theirs.
-                let id: String = row.try_get("id_hash")?;
-                let key = SessionKey::from_hex(&id)
-                    .ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))?;
-                found.push((key, session_from_row(&row)));
+        }
+        // Only sessions written before records were; they end with their expiry.
+        for chunk in without_record.chunks(MAX_KEYS_PER_READ) {
+            for row in self.fetch(&SELECT_COLUMNS, chunk).await? {
+                found.push((key_of(&row)?, session_from_row(&row)));
             }
         }
         Ok(found)
