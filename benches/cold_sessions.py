@@ -13,16 +13,14 @@ import os
 import sqlite3
 import sys
 
-COLUMNS = (
-    "user_key, idp, issuer, subject, attributes, amr, acr, auth_time, created_at, expires_at, "
-    "mfa, mfa_at, record"
-)
 
 
 def main():
     database, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     db = sqlite3.connect(database, timeout=30)
-    template = db.execute(f"SELECT {COLUMNS} FROM sessions LIMIT 1").fetchone()
+    # Every column but the id, whichever the gateway's migrations have made so far.
+    columns = [c[1] for c in db.execute("PRAGMA table_info(sessions)") if c[1] != "id_hash"]
+    template = db.execute(f"SELECT {', '.join(columns)} FROM sessions LIMIT 1").fetchone()
     if template is None:
         sys.exit("no session to copy: sign in first")
     rows, cookies = [], []
@@ -32,7 +30,9 @@ def main():
         rows.append((hashlib.sha256(raw).hexdigest(), *template))
     with db:
         db.executemany(
-            f"INSERT INTO sessions (id_hash, {COLUMNS}) VALUES ({', '.join('?' * 14)})", rows
+            f"INSERT INTO sessions (id_hash, {', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * (len(columns) + 1))})",
+            rows,
         )
     with open(out, "w") as f:
         f.write("\n".join(cookies) + "\n")

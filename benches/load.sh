@@ -26,7 +26,8 @@
 #        INSTRUCTIONS="old new" bash benches/load.sh
 #                                      instructions per request of each gateway binary under
 #                                      callgrind (INSTRUCTIONS=1: this build), for A/B;
-#                                      KEEP=dir keeps each callgrind profile there
+#                                      KEEP=dir keeps each callgrind profile there,
+#                                      PROTOS="h1 h2 cold" picks the kinds of request
 #        GATEWAY_BIN=path bash benches/load.sh   measures that gateway binary instead of this build
 #        ONLY=cold bash benches/load.sh
 #                                      just the cold-session scenario (PERF=file: perf record
@@ -300,7 +301,7 @@ if [[ -n "${INSTRUCTIONS:-}" ]]; then # instructions per request, for A/B of cod
   command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
   n=${N:-2000}
   for bin in ${INSTRUCTIONS/#1/./target/release/borderless}; do
-    for proto in h1 h2 cold; do
+    for proto in ${PROTOS:-h1 h2 cold}; do
       kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true
       rm -f "$work"/callgrind.*
       # cold: N sessions only in the store, each asked for once (HTTP/1.1, 4 connections)
@@ -311,7 +312,9 @@ if [[ -n "${INSTRUCTIONS:-}" ]]; then # instructions per request, for A/B of cod
       h2load "${flags[@]}" -n 400 -H "$session_cookie" "https://localhost:$P_GW/" >/dev/null
       callgrind_control -z "$gw_pid" >/dev/null
       if [[ $proto == cold ]]; then
-        ok=$(wrk -t1 -c4 -d600s -s benches/cold_sessions.lua "https://127.0.0.1:$P_GW/" -- "$work/cold.txt" "localhost:$P_GW" |
+        # wrk runs for its whole -d even after the script stops it: long enough for N first
+        # requests at 100 a second under callgrind (it serves some 2 000 a second).
+        ok=$(wrk -t1 -c4 -d"$((n / 100 + 10))s" -s benches/cold_sessions.lua "https://127.0.0.1:$P_GW/" -- "$work/cold.txt" "localhost:$P_GW" |
           awk '/requests in/ { n = $1 } /Non-2xx/ { n -= $5 } END { print n }')
       else
         ok=$(h2load "${flags[@]}" -n "$n" -H "$session_cookie" "https://localhost:$P_GW/" | awk '/^status codes:/ { print $3 }')
