@@ -492,9 +492,12 @@ async fn sessions_are_read_many_at_once_on_every_backend() {
                 .await
                 .expect("no record");
         }
-        update("UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1", keys[4])
-            .await
-            .expect("corrupt the columns");
+        update(
+            "UPDATE sessions SET attributes = 'not json' WHERE id_hash = $1",
+            keys[4],
+        )
+        .await
+        .expect("corrupt the columns");
         let found = store.get_many(&keys[0..5]).await.expect("get_many");
         assert_eq!(found.len(), 5, "{backend}");
         assert_eq!(subject_of(&found, keys[0]).as_deref(), Some("subject-0"));

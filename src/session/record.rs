@@ -51,7 +51,11 @@ pub fn encode(s: &Session) -> Result<Vec<u8>, String> {
         subject: s.subject(),
         acr: s.acr(),
         amr: s.amr().collect(),
-        attributes: s.attributes().iter().map(|(k, v)| (k, v.collect())).collect(),
+        attributes: s
+            .attributes()
+            .iter()
+            .map(|(k, v)| (k, v.collect()))
+            .collect(),
         auth_time: s.auth_time,
         created_at: s.created_at,
         expires_at: s.expires_at,
@@ -64,7 +68,9 @@ pub fn encode(s: &Session) -> Result<Vec<u8>, String> {
 pub fn decode(bytes: &[u8]) -> Result<Session, String> {
     let (version, body) = bytes.split_first().ok_or("an empty session record")?;
     if *version != VERSION {
-        return Err(format!("session record version {version}, expected {VERSION}"));
+        return Err(format!(
+            "session record version {version}, expected {VERSION}"
+        ));
     }
     let r: Record<'_> = postcard::from_bytes(body).map_err(|e| format!("session record: {e}"))?;
     if !r.attributes.is_sorted_by(|a, b| a.0 < b.0) {
