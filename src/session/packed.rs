@@ -8,6 +8,7 @@
 //! Attributes are serialised as the map they come from (`{"name": ["value", …]}`), so
 //! stored sessions read back unchanged.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -23,6 +24,29 @@ pub type AttributeMap = BTreeMap<String, Vec<String>>;
 struct Names(Box<[Box<str>]>);
 
 static NAMES: Interner<Names> = Interner::new();
+
+thread_local! {
+    /// The names this thread looked up last. Sessions of one provider have the same names,
+    /// so a session read back from the store mostly finds them here, without building the
+    /// key for the shared set (a string per name) and hashing it under its lock.
+    static LAST_NAMES: RefCell<Option<Arc<Names>>> = const { RefCell::new(None) };
+}
+
+/// The shared copy of the `count` names `names` yields.
+fn shared_names<'s>(names: impl Iterator<Item = &'s str> + Clone, count: usize) -> Arc<Names> {
+    LAST_NAMES.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some(known) = last.as_ref()
+            && known.0.len() == count
+            && known.0.iter().zip(names.clone()).all(|(k, n)| **k == *n)
+        {
+            return known.clone();
+        }
+        let shared = NAMES.get_owned(Names(names.map(Into::into).collect()));
+        *last = Some(shared.clone());
+        shared
+    })
+}
 
 /// What a session's strings are made from.
 pub struct Fields<'a> {
@@ -133,7 +157,7 @@ impl Packed {
         }
         firsts.push(u32::try_from(next).unwrap_or(u32::MAX));
         index.extend(firsts);
-        let names = NAMES.get_owned(Names(attributes.map(|(name, _)| name.into()).collect()));
+        let names = shared_names(attributes.map(|(name, _)| name), attribute_count);
         Self {
             names,
             text: text.into_boxed_str(),
@@ -350,6 +374,21 @@ mod tests {
             Arc::ptr_eq(&none.names, &empty.names),
             "one copy of the names"
         );
+        // A session with other names after one with these gets its own, not the last ones.
+        let other = AttributeMap::from([("mail".to_string(), vec!["a@b.example".to_string()])]);
+        let longer = AttributeMap::from([
+            ("email".to_string(), vec!["a@b.example".to_string()]),
+            ("groups".to_string(), vec![]),
+        ]);
+        for (map, names) in [
+            (&other, vec!["mail"]),
+            (&longer, vec!["email", "groups"]),
+            (&map, vec!["email"]),
+        ] {
+            let p = packed(map, None, &[]);
+            let got: Vec<&str> = p.attributes().iter().map(|(k, _)| k).collect();
+            assert_eq!(got, names);
+        }
         let bare = packed(&AttributeMap::new(), None, &[]);
         assert!(bare.attributes().is_empty());
         assert_eq!(bare.user_key(), "user-1");
