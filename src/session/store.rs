@@ -68,10 +68,13 @@ impl SqlSessionStore {
         statements: &'static [String],
         keys: &[SessionKey],
     ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let Some(last) = keys.len().checked_sub(1) else {
+            return Ok(Vec::new());
+        };
         let (sql, slots) = select_many(statements, keys.len());
         let mut query = sqlx::query(sql);
         for i in 0..slots {
-            query = query.bind(keys[i.min(keys.len() - 1)].to_hex());
+            query = query.bind(keys[i.min(last)].to_hex());
         }
         query.fetch_all(&self.pool).await
     }
