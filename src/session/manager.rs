@@ -291,11 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let writer = SqlSessionStore::open(&url).await.expect("store");
-        let id = SessionId::random();
-        writer
-            .insert(id.key(), &session(3600))
-            .await
-            .expect("insert");
+        let id = stored_sessions(&writer, 1).await.remove(0);
         let store = Arc::new(PausingStore {
             inner: SqlSessionStore::open(&url).await.expect("store"),
             paused: Default::default(),
@@ -364,12 +360,7 @@ mod tests {
         assert_eq!(store.reads.load(Ordering::SeqCst), 1);
         // A real session only in the store (just after a restart), asked for by 100
         // requests at once: one store read, and all 100 get it.
-        let id = SessionId::random();
-        store
-            .inner
-            .insert(id.key(), &session(3600))
-            .await
-            .expect("insert");
+        let id = stored_sessions(&store.inner, 1).await.remove(0);
         let barrier = Arc::new(tokio::sync::Barrier::new(100));
         let tasks: Vec<_> = (0..100)
             .map(|_| {
@@ -432,11 +423,11 @@ mod tests {
     }
 
     /// `n` sessions only in the store, with subjects u0, u1, ….
-    async fn stored_sessions(store: &GatedStore, n: usize) -> Vec<SessionId> {
+    /// `n` sessions written straight to `store` (subjects u0, u1, …), as a restart leaves them.
+    async fn stored_sessions(store: &SqlSessionStore, n: usize) -> Vec<SessionId> {
         let ids: Vec<_> = (0..n).map(|_| SessionId::random()).collect();
         for (i, id) in ids.iter().enumerate() {
             store
-                .inner
                 .insert(id.key(), &session_of(&format!("u{i}"), 3600))
                 .await
                 .expect("insert");
@@ -515,7 +506,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_batched_read_fails_each_waiting_request_and_the_next_miss_reads_again() {
         let (_dir, store, m) = gated(true).await;
-        let ids = stored_sessions(&store, 3).await;
+        let ids = stored_sessions(&store.inner, 3).await;
         let first = miss(&m, &ids[0]);
         until_queued(&store, &m, 1, 0).await;
         let second = miss(&m, &ids[1]);
@@ -538,7 +529,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_record_that_cannot_be_read_fails_only_its_own_request_in_a_batch() {
         let (dir, store, m) = gated(false).await;
-        let ids = stored_sessions(&store, 3).await;
+        let ids = stored_sessions(&store.inner, 3).await;
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let db = crate::db::Db::open(&url).await.expect("db");
         sqlx::query("UPDATE sessions SET record = $2 WHERE id_hash = $1")
@@ -595,12 +586,7 @@ mod tests {
             inner: SqlSessionStore::open(&url).await.expect("store"),
             panicked: Default::default(),
         });
-        let id = SessionId::random();
-        store
-            .inner
-            .insert(id.key(), &session(3600))
-            .await
-            .expect("insert");
+        let id = stored_sessions(&store.inner, 1).await.remove(0);
         let m = SessionManager::new(store, 100, Duration::from_secs(300));
         let abandoned = m.get(&id).await;
         assert!(
