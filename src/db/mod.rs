@@ -37,6 +37,9 @@ pub enum DbError {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The URL the pool connected with, for an SQLite database: the session store also
+    /// reads that file directly (`session/sqlite_reads.rs`).
+    pub sqlite_url: Option<String>,
 }
 
 impl Db {
@@ -80,7 +83,12 @@ impl Db {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let sqlite_url = (backend == Backend::Sqlite).then_some(url);
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_url,
+        })
     }
 }
 

@@ -207,7 +207,7 @@ impl SessionManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Found, SqlSessionStore};
+    use crate::session::{Found, SqlSessionStore, session_of};
     use tokio::sync::Semaphore;
 
     /// A store for a test: the reads it is given, and every write passed to its `inner`
@@ -235,23 +235,6 @@ mod tests {
 
     fn session(expires_in: i64) -> Session {
         session_of("u", expires_in)
-    }
-
-    fn session_of(subject: &str, expires_in: i64) -> Session {
-        let now = now_unix();
-        Session::from(crate::session::NewSession {
-            user_key: format!("iss#{subject}"),
-            idp: "op".into(),
-            issuer: "iss".into(),
-            subject: subject.into(),
-            attributes: Default::default(),
-            amr: vec![],
-            acr: None,
-            auth_time: now,
-            created_at: now,
-            expires_at: now + expires_in,
-            mfa: None,
-        })
     }
 
     #[tokio::test]
@@ -422,7 +405,6 @@ mod tests {
         (dir, store, m)
     }
 
-    /// `n` sessions only in the store, with subjects u0, u1, ….
     /// `n` sessions written straight to `store` (subjects u0, u1, …), as a restart leaves them.
     async fn stored_sessions(store: &SqlSessionStore, n: usize) -> Vec<SessionId> {
         let ids: Vec<_> = (0..n).map(|_| SessionId::random()).collect();

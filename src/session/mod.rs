@@ -5,6 +5,7 @@ mod interned;
 mod manager;
 mod packed;
 mod record;
+mod sqlite_reads;
 mod store;
 
 use std::fmt;
@@ -230,6 +231,26 @@ pub fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// A session of `subject`'s, without attributes, that expires `expires_in` seconds from
+/// now: for the tests of the cache and the store.
+#[cfg(test)]
+pub(crate) fn session_of(subject: &str, expires_in: i64) -> Session {
+    let now = now_unix();
+    Session::from(NewSession {
+        user_key: format!("iss#{subject}"),
+        idp: "op".into(),
+        issuer: "iss".into(),
+        subject: subject.into(),
+        attributes: Default::default(),
+        amr: vec![],
+        acr: None,
+        auth_time: now,
+        created_at: now,
+        expires_at: now + expires_in,
+        mfa: None,
+    })
 }
 
 #[cfg(test)]

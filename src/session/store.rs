@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::{Db, DbError};
 
+use super::sqlite_reads::SqliteReads;
 use super::{NewSession, Session, SessionKey, record};
 use crate::policy::Strength;
 
@@ -58,6 +59,8 @@ pub trait SessionStore: Send + Sync + 'static {
 /// Sessions in the gateway's database (SQLite or PostgreSQL).
 pub struct SqlSessionStore {
     pool: AnyPool,
+    /// For an SQLite file: records read on the calling thread, not through sqlx's worker.
+    direct: Option<SqliteReads>,
 }
 
 impl SqlSessionStore {
@@ -79,9 +82,52 @@ impl SqlSessionStore {
         query.fetch_all(&self.pool).await
     }
 
+    /// Adds to `found` the sessions among `keys` (at most `MAX_KEYS_PER_READ`) that have a
+    /// record, and to `without_record` the keys of those that do not.
+    async fn fetch_records(
+        &self,
+        keys: &[SessionKey],
+        found: &mut Found,
+        without_record: &mut Vec<SessionKey>,
+    ) -> Result<(), StoreError> {
+        if let Some(direct) = &self.direct {
+            let (sql, slots) = select_many(&SELECT_RECORDS, keys.len());
+            let mut rows = Vec::with_capacity(keys.len());
+            let read = direct.records(sql, slots, keys, |id, record| {
+                let decoded =
+                    record.map(|bytes| record::decode(bytes).map_err(StoreError::Corrupt));
+                rows.push(key_from_hex(id).map(|key| (key, decoded)));
+            });
+            match read {
+                Ok(()) => {
+                    for row in rows {
+                        match row? {
+                            (key, Some(session)) => found.push((key, session)),
+                            (key, None) => without_record.push(key),
+                        }
+                    }
+                    return Ok(());
+                }
+                // Read again through sqlx, whose worker thread may wait for a lock.
+                Err(e) => tracing::debug!(error = %e, "session records read through sqlx"),
+            }
+        }
+        for row in self.fetch(&SELECT_RECORDS, keys).await? {
+            let key = key_of(&row)?;
+            match row.try_get::<Option<Vec<u8>>, _>(1)? {
+                Some(bytes) => {
+                    found.push((key, record::decode(&bytes).map_err(StoreError::Corrupt)))
+                }
+                None => without_record.push(key),
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(db: &Db) -> Self {
         Self {
             pool: db.pool.clone(),
+            direct: db.sqlite_url.as_deref().and_then(SqliteReads::for_url),
         }
     }
 
@@ -131,8 +177,11 @@ fn select_many(statements: &'static [String], keys: usize) -> (&'static str, usi
 
 /// The key a row was stored under; it matched one of the keys asked for.
 fn key_of(row: &AnyRow) -> Result<SessionKey, StoreError> {
-    let id: String = row.try_get(0)?;
-    SessionKey::from_hex(&id).ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))
+    key_from_hex(&row.try_get::<String, _>(0)?)
+}
+
+fn key_from_hex(id: &str) -> Result<SessionKey, StoreError> {
+    SessionKey::from_hex(id).ok_or_else(|| StoreError::Corrupt(format!("session id hash `{id}`")))
 }
 
 fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
@@ -206,15 +255,8 @@ impl SessionStore for SqlSessionStore {
         let mut found = Vec::with_capacity(keys.len());
         let mut without_record = Vec::new();
         for chunk in keys.chunks(MAX_KEYS_PER_READ) {
-            for row in self.fetch(&SELECT_RECORDS, chunk).await? {
-                let key = key_of(&row)?;
-                match row.try_get::<Option<Vec<u8>>, _>(1)? {
-                    Some(bytes) => {
-                        found.push((key, record::decode(&bytes).map_err(StoreError::Corrupt)))
-                    }
-                    None => without_record.push(key),
-                }
-            }
+            self.fetch_records(chunk, &mut found, &mut without_record)
+                .await?;
         }
         // Only sessions written before records were; they end with their expiry.
         for chunk in without_record.chunks(MAX_KEYS_PER_READ) {
@@ -251,5 +293,74 @@ impl SessionStore for SqlSessionStore {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{SessionId, session_of};
+
+    async fn sqlite_store(dir: &tempfile::TempDir) -> SqlSessionStore {
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        SqlSessionStore::open(&url).await.expect("store")
+    }
+
+    fn subjects(found: Found) -> Vec<String> {
+        let mut subjects: Vec<String> = found
+            .into_iter()
+            .map(|(_, s)| s.expect("readable").subject().to_string())
+            .collect();
+        subjects.sort();
+        subjects
+    }
+
+    #[tokio::test]
+    async fn an_sqlite_file_is_read_directly_and_sees_every_later_write() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = sqlite_store(&dir).await;
+        assert!(store.direct.is_some(), "an SQLite file is read directly");
+        let (a, b) = (SessionId::random().key(), SessionId::random().key());
+        store.insert(a, &session_of("a", 60)).await.expect("insert");
+        // The first read opens this thread's connection.
+        assert_eq!(
+            subjects(store.get_many(&[a, b]).await.expect("read")),
+            ["a"]
+        );
+        // Written and deleted through sqlx after that connection opened: each read is a
+        // transaction of its own, so it sees both.
+        store.insert(b, &session_of("b", 60)).await.expect("insert");
+        store.delete(a).await.expect("delete");
+        assert_eq!(
+            subjects(store.get_many(&[a, b]).await.expect("read")),
+            ["b"]
+        );
+        // And it needs nothing of sqlx's pool.
+        store.pool.close().await;
+        assert_eq!(
+            subjects(store.get_many(&[a, b]).await.expect("read")),
+            ["b"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_direct_read_that_fails_is_made_again_through_sqlx() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = sqlite_store(&dir).await;
+        let a = SessionId::random().key();
+        store.insert(a, &session_of("a", 60)).await.expect("insert");
+        // A file that cannot be opened read-only stands for any failure of the direct read.
+        let missing = dir.path().join("missing").join("s.db");
+        store.direct = SqliteReads::for_url(&format!("sqlite://{}", missing.display()));
+        assert!(store.direct.is_some());
+        assert_eq!(subjects(store.get_many(&[a]).await.expect("read")), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_are_read_through_sqlx() {
+        let store = SqlSessionStore::open("sqlite::memory:")
+            .await
+            .expect("store");
+        assert!(store.direct.is_none());
     }
 }
