@@ -13,12 +13,18 @@
 //! Anything unusual (the file cannot be opened, a lock is busy, a statement fails) is
 //! returned as an error, and the caller reads through sqlx instead, so this is only ever a
 //! faster path, never a different answer.
+//!
+//! The connections stay open for the life of the store, holding the file as it was when
+//! they opened it: an SQLite database is not to be replaced under a running gateway (its
+//! WAL would not survive that either); restore a backup with the gateway stopped.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+use sqlx::sqlite::SqliteConnectOptions;
 use thread_local::ThreadLocal;
 
 use super::SessionKey;
@@ -33,14 +39,15 @@ impl SqliteReads {
     /// For a database URL naming an SQLite file; `None` for PostgreSQL and in-memory
     /// databases (another connection would see a different, empty database).
     pub(super) fn for_url(url: &str) -> Option<Self> {
-        let rest = url.strip_prefix("sqlite:")?;
-        let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
-        let path = path.strip_prefix("//").unwrap_or(path);
-        let in_memory = path.is_empty()
-            || path.contains(":memory:")
-            || options.split('&').any(|o| o == "mode=memory");
+        let (_, options) = url
+            .strip_prefix("sqlite:")?
+            .split_once('?')
+            .unwrap_or(("", ""));
+        let in_memory = url.contains(":memory:") || options.split('&').any(|o| o == "mode=memory");
+        // The file as sqlx reads the URL (percent-decoded), so both open the same one.
+        let sqlx_options = SqliteConnectOptions::from_str(url).ok()?;
         (!in_memory).then(|| Self {
-            path: PathBuf::from(path),
+            path: sqlx_options.get_filename().to_path_buf(),
             connections: ThreadLocal::new(),
         })
     }
@@ -111,6 +118,10 @@ mod tests {
             Some(PathBuf::from("data/borderless.db"))
         );
         assert_eq!(path("sqlite:data/b.db"), Some(PathBuf::from("data/b.db")));
+        assert_eq!(
+            path("sqlite:///srv/my%20data/b.db"),
+            Some(PathBuf::from("/srv/my data/b.db"))
+        );
         assert_eq!(path("sqlite::memory:"), None);
         assert_eq!(path("sqlite://file.db?mode=memory&cache=shared"), None);
         assert_eq!(path("postgres://u@localhost/db"), None);
