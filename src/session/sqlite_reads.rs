@@ -39,10 +39,10 @@ impl SqliteReads {
     /// For a database URL naming an SQLite file; `None` for PostgreSQL and in-memory
     /// databases (another connection would see a different, empty database).
     pub(super) fn for_url(url: &str) -> Option<Self> {
-        let (_, options) = url
+        let options = url
             .strip_prefix("sqlite:")?
             .split_once('?')
-            .unwrap_or(("", ""));
+            .map_or("", |(_, o)| o);
         let in_memory = url.contains(":memory:") || options.split('&').any(|o| o == "mode=memory");
         // The file as sqlx reads the URL (percent-decoded), so both open the same one.
         let sqlx_options = SqliteConnectOptions::from_str(url).ok()?;

@@ -92,20 +92,19 @@ impl SqlSessionStore {
     ) -> Result<(), StoreError> {
         if let Some(direct) = &self.direct {
             let (sql, slots) = select_many(&SELECT_RECORDS, keys.len());
-            let mut rows = Vec::with_capacity(keys.len());
-            let read = direct.records(sql, slots, keys, |id, record| {
-                let decoded =
-                    record.map(|bytes| record::decode(bytes).map_err(StoreError::Corrupt));
-                rows.push(key_from_hex(id).map(|key| (key, decoded)));
+            let (mut read, mut read_without_record, mut bad_id) = (Vec::new(), Vec::new(), None);
+            let result = direct.records(sql, slots, keys, |id, record| match key_from_hex(id) {
+                Ok(key) => file_row(key, record, &mut read, &mut read_without_record),
+                Err(e) => bad_id = Some(e),
             });
-            match read {
+            match result {
                 Ok(()) => {
-                    for row in rows {
-                        match row? {
-                            (key, Some(session)) => found.push((key, session)),
-                            (key, None) => without_record.push(key),
-                        }
+                    // A row whose id is not a key fails the read, as it does through sqlx.
+                    if let Some(e) = bad_id {
+                        return Err(e);
                     }
+                    found.append(&mut read);
+                    without_record.append(&mut read_without_record);
                     return Ok(());
                 }
                 // Read again through sqlx, whose worker thread may wait for a lock.
@@ -114,12 +113,8 @@ impl SqlSessionStore {
         }
         for row in self.fetch(&SELECT_RECORDS, keys).await? {
             let key = key_of(&row)?;
-            match row.try_get::<Option<Vec<u8>>, _>(1)? {
-                Some(bytes) => {
-                    found.push((key, record::decode(&bytes).map_err(StoreError::Corrupt)))
-                }
-                None => without_record.push(key),
-            }
+            let record = row.try_get::<Option<Vec<u8>>, _>(1)?;
+            file_row(key, record.as_deref(), found, without_record);
         }
         Ok(())
     }
@@ -178,6 +173,20 @@ fn select_many(statements: &'static [String], keys: usize) -> (&'static str, usi
 /// The key a row was stored under; it matched one of the keys asked for.
 fn key_of(row: &AnyRow) -> Result<SessionKey, StoreError> {
     key_from_hex(&row.try_get::<String, _>(0)?)
+}
+
+/// A row of `SELECT_RECORDS`: its session decoded into `found`, or, when it has no
+/// record, its key into `without_record` (to be read from the columns).
+fn file_row(
+    key: SessionKey,
+    record: Option<&[u8]>,
+    found: &mut Found,
+    without_record: &mut Vec<SessionKey>,
+) {
+    match record {
+        Some(bytes) => found.push((key, record::decode(bytes).map_err(StoreError::Corrupt))),
+        None => without_record.push(key),
+    }
 }
 
 fn key_from_hex(id: &str) -> Result<SessionKey, StoreError> {
