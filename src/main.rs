@@ -168,6 +168,17 @@ fn init_logging(format: borderless::config::file::LogFormat) {
     }
 }
 
+/// Tells the kernel not to back this process with transparent huge pages. mimalloc asks for
+/// them on its arenas (`MADV_HUGEPAGE`), and the first touch of each 2 MB page then zeroes
+/// all of it while a worker thread waits. After a restart, when every cold session read goes
+/// into the cache and the heap grows, those stalls made most of the p99 of first requests;
+/// with small pages the same cost comes 4 KB at a time (docs/benchmarks.md).
+fn small_pages_only() {
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::warn!(error = %e, "cannot turn off transparent huge pages; cold-session latency may spike");
+    }
+}
+
 async fn serve(path: PathBuf) -> ExitCode {
     let config = match borderless::config::load(&path) {
         Ok(c) => c,
@@ -177,6 +188,7 @@ async fn serve(path: PathBuf) -> ExitCode {
         }
     };
     init_logging(config.log_format);
+    small_pages_only();
     match run(path, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -37,6 +37,20 @@ fn spawn_serve(cfg: &Path) -> (tokio::process::Child, LogLines) {
     (child, log)
 }
 
+/// Reads the log until a line contains `needle`; fails after 30 s or at its end.
+async fn expect_line(log: &mut LogLines, needle: &str) {
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = log.next_line().await {
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(found, Ok(true)), "log never said {needle:?}");
+}
+
 fn check_config(path: &Path) -> std::process::Output {
     std::process::Command::new(bin())
         .arg("check-config")
@@ -163,18 +177,6 @@ async fn sighup_reloads_good_config_and_keeps_serving_on_a_broken_one() {
     );
 
     let (mut child, mut log) = spawn_serve(&cfg);
-    async fn expect_line(log: &mut LogLines, needle: &str) {
-        let found = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = log.next_line().await {
-                if line.contains(needle) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert!(matches!(found, Ok(true)), "log never said {needle:?}");
-    }
     expect_line(&mut log, "gateway ready").await;
 
     let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("ca");
@@ -275,4 +277,32 @@ async fn json_logs_are_one_object_per_line() {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     assert_eq!(v["level"], "INFO", "{v}");
     assert!(v["fields"]["message"].is_string(), "{v}");
+}
+
+/// `serve` turns transparent huge pages off for its process: with them, each first touch of a
+/// 2 MB heap page stalled a worker while the cache filled after a restart (docs/benchmarks.md).
+#[tokio::test]
+async fn the_serving_gateway_runs_without_transparent_huge_pages() {
+    let echo = common::start_echo().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = TestPki::create(dir.path());
+    let port = free_port();
+    let cfg = dir.path().join("gateway.toml");
+    write_config(
+        &cfg,
+        port,
+        dir.path(),
+        &pki,
+        &app("one", OTHER_HOST, port, echo),
+    );
+    let (child, mut log) = spawn_serve(&cfg);
+    expect_line(&mut log, "gateway ready").await;
+    let pid = child.id().expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    // "THP_enabled: 0" once PR_SET_THP_DISABLE is set; this test process itself shows 1.
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
 }
