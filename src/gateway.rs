@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::config::normalize_authority;
 use crate::error::GatewayError;
-use crate::metrics::{AppLabel, Label, RequestLabels};
+use crate::metrics::{AppMetrics, Label};
 use crate::response::{self, Body};
 use crate::state::{Gateway, RequestCtx, Runtime, new_request_id};
 use crate::web::path;
@@ -33,7 +33,7 @@ impl Gateway {
         let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
         async move {
             let rt = self.runtime.load_full();
-            let mut app_label = self.labels.none.clone();
+            let mut counted = Counted::Fixed(self.labels.none.clone());
             // CONNECT would make us an open tunnel and TRACE reflects credentials (XST); no
             // app behind a gateway needs either.
             let method_ok = !matches!(*req.method(), http::Method::CONNECT | http::Method::TRACE);
@@ -46,7 +46,7 @@ impl Gateway {
                         peer,
                         host,
                     };
-                    self.dispatch(&rt, req, &ctx, &mut app_label).await
+                    self.dispatch(&rt, req, &ctx, &mut counted).await
                 }
             };
             let mut resp = result.unwrap_or_else(|e| e.into_response(&request_id));
@@ -62,17 +62,11 @@ impl Gateway {
                 .entry(header::STRICT_TRANSPORT_SECURITY)
                 .or_insert(HeaderValue::from_static("max-age=31536000"));
             let status = resp.status().as_u16();
-            self.metrics
-                .requests
-                .get_or_create(&RequestLabels {
-                    app: app_label.clone(),
-                    status,
-                })
-                .inc();
-            self.metrics
-                .latency
-                .get_or_create(&AppLabel { app: app_label })
-                .observe(start.elapsed().as_secs_f64());
+            let seconds = start.elapsed().as_secs_f64();
+            match counted {
+                Counted::Fixed(label) => self.metrics.request(&label, status, seconds),
+                Counted::App(app) => app.request(&self.metrics, status, seconds),
+            }
             tracing::info!(
                 status,
                 elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
@@ -87,12 +81,12 @@ impl Gateway {
     /// The sign-in plane and the admin API are boxed: an async call is as large as its
     /// largest path, and theirs (database reads and writes, IdP calls) made every proxied
     /// request's state ~10 KB, moved on each poll set-up and per HTTP/2 stream.
-    async fn dispatch(
+    async fn dispatch<'r>(
         self: &Arc<Self>,
-        rt: &Arc<Runtime>,
+        rt: &'r Arc<Runtime>,
         mut req: Request<Incoming>,
         ctx: &RequestCtx,
-        app_label: &mut Label,
+        counted: &mut Counted<'r>,
     ) -> Result<Response<Body>, GatewayError> {
         // Every later step (routing, the upstream path, return URLs) reads the normalised
         // path, so the request carries it from here on.
@@ -109,25 +103,25 @@ impl Gateway {
             "/.borderless/metrics" => return metrics(self, rt, ctx),
             // Partners' transmitters push Security Event Tokens here (no cookies involved).
             "/.borderless/ssf/events" if req.method() == http::Method::POST => {
-                *app_label = self.labels.signin.clone();
+                *counted = Counted::Fixed(self.labels.signin.clone());
                 return Box::pin(crate::signals::receive(self, rt, req, ctx)).await;
             }
             p if p.starts_with("/.borderless/api/v1/") => {
                 if !rt.is_login_host(&ctx.host) {
                     return Err(GatewayError::NotFound);
                 }
-                *app_label = self.labels.signin.clone();
+                *counted = Counted::Fixed(self.labels.signin.clone());
                 let sub = p["/.borderless/api/v1".len()..].to_string();
                 return Ok(Box::pin(admin::handle(self, rt, req, ctx, &sub)).await);
             }
             _ => {}
         }
         if path == "/.borderless" || path.starts_with("/.borderless/") {
-            *app_label = self.labels.signin.clone();
+            *counted = Counted::Fixed(self.labels.signin.clone());
             return Box::pin(signin::handle(self, rt, req, ctx)).await;
         }
         if path == "/.well-known/jwks.json" && rt.is_login_host(&ctx.host) {
-            *app_label = self.labels.jwks.clone();
+            *counted = Counted::Fixed(self.labels.jwks.clone());
             let mut r = response::json(StatusCode::OK, self.signer.load().jwks_json().to_string());
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
@@ -144,9 +138,17 @@ impl Gateway {
         let app_rt = rt
             .app(&app.id)
             .ok_or_else(|| GatewayError::internal(format!("app {} has no runtime", app.id)))?;
-        *app_label = app_rt.label.clone();
+        *counted = Counted::App(&app_rt.metrics);
         proxy::handle(self, rt, &app, app_rt, req, ctx).await
     }
+}
+
+/// Where a request's metrics go.
+enum Counted<'r> {
+    /// The gateway's own endpoints and pages, under a fixed label.
+    Fixed(Label),
+    /// An app's requests, through the handles its runtime keeps.
+    App(&'r AppMetrics),
 }
 
 fn metrics(gw: &Gateway, rt: &Runtime, ctx: &RequestCtx) -> Result<Response<Body>, GatewayError> {

@@ -2,7 +2,6 @@
 //! reload), the long-lived parts (sessions, directory, caches, signer), and what a handler
 //! knows about one request. Every plane reads it; it imports none of them.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::directory::Directory;
 use crate::error::GatewayError;
 use crate::idp::Provider;
 use crate::invite::Inviter;
-use crate::metrics::{Label, Metrics};
+use crate::metrics::{AppMetrics, Label, Metrics};
 use crate::proxy::{
     route::Router, scrub::InjectedNames, target::UpstreamTarget, upstream::Upstream,
 };
@@ -32,7 +31,8 @@ pub struct Runtime {
     pub cookies: CookieNames,
     gateway_cookies: Vec<String>,
     pub idps: Vec<Arc<Provider>>,
-    apps: HashMap<String, AppRuntime>,
+    /// Keyed by app id, looked up per request: a fast hasher, as for the router.
+    apps: foldhash::HashMap<String, AppRuntime>,
     /// Invitations under this config's apps, domain lists and mail settings.
     pub inviter: Inviter,
     /// Per-client and per-inviter quotas from `[limits]`.
@@ -46,7 +46,7 @@ pub struct Runtime {
 }
 
 pub struct AppRuntime {
-    pub label: Label,
+    pub metrics: AppMetrics,
     pub injected: InjectedNames,
     pub target: UpstreamTarget,
     pub upstream: Upstream,
@@ -86,7 +86,7 @@ impl Runtime {
         for idp in &config.idps {
             idps.push(Arc::new(Provider::new(idp.clone(), &config.public_url)?));
         }
-        let mut apps = HashMap::new();
+        let mut apps = foldhash::HashMap::default();
         for app in &config.apps {
             let mut names: Vec<&http::HeaderName> = app.headers.iter().map(|(h, _)| h).collect();
             if let Some(h) = &app.assertion_header {
@@ -100,7 +100,7 @@ impl Runtime {
             apps.insert(
                 app.id.clone(),
                 AppRuntime {
-                    label: Arc::new(app.id.clone()),
+                    metrics: AppMetrics::new(Arc::new(app.id.clone())),
                     injected: InjectedNames::new(names),
                     target: UpstreamTarget::new(app)?,
                     upstream,

@@ -3,7 +3,8 @@
 //! They say whether the partner's users may come in at all, which apps they may reach, and
 //! which of the partner's own authentication claims count as MFA here.
 
-use std::collections::HashMap;
+// Keyed by config values and looked up per request: a fast hasher (see Cargo.toml).
+use foldhash::HashMap;
 
 /// The protocol a session's claims came in, which decides which trust list applies: an
 /// OIDC `acr` and a SAML `AuthnContextClassRef` are both stored as the session's `acr`,

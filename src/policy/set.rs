@@ -4,7 +4,8 @@
 //! exclude it. A request then finds the policies that apply to it with a handful of hash
 //! lookups and bit operations, however many policies there are.
 
-use std::collections::HashMap;
+// Keyed by config values and looked up per request: a fast hasher (see Cargo.toml).
+use foldhash::HashMap;
 
 use super::bits::PolicyBits;
 use super::location::NamedLocation;
@@ -125,8 +126,8 @@ struct Keyed<K> {
 impl<K: std::hash::Hash + Eq> Keyed<K> {
     fn new() -> Self {
         Self {
-            include: HashMap::new(),
-            exclude: HashMap::new(),
+            include: HashMap::default(),
+            exclude: HashMap::default(),
         }
     }
 

@@ -1,18 +1,20 @@
 //! Host + path prefix → app. Built once per config; lookups allocate only the lower-cased host.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use crate::config::{AppConfig, normalize_authority};
 
 pub struct Router {
-    /// authority → apps on that host, longest prefix first.
+    /// authority → apps on that host, longest prefix first. Keyed by config, so a fast
+    /// hasher (the lookup hashes the request's Host; the keys are only the operator's).
     by_authority: HashMap<String, Vec<Arc<AppConfig>>>,
 }
 
 impl Router {
     pub fn new(apps: &[Arc<AppConfig>]) -> Self {
-        let mut by_authority: HashMap<String, Vec<Arc<AppConfig>>> = HashMap::new();
+        let mut by_authority: HashMap<String, Vec<Arc<AppConfig>>> = HashMap::default();
         for app in apps {
             by_authority
                 .entry(app.authority.clone())
