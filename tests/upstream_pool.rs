@@ -1,7 +1,7 @@
 //! Kept-alive upstream connections: one connection serves every kind of response in turn, a
 //! connection the app closed is replaced without the client seeing an error, a connection
-//! the app wants closed is not reused, and a response the client abandoned half-read does
-//! not leave its connection in the pool.
+//! the app wants closed is not reused, a response the client abandoned half-read does not
+//! leave its connection in the pool, and neither does one whose framing is in doubt.
 
 mod common;
 
@@ -217,4 +217,99 @@ async fn a_kept_alive_connection_the_app_closed_is_replaced_without_an_error() {
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 4);
     gw.stop().await;
+}
+
+/// An app that answers every request on a connection with `answer` (raw bytes), then keeps
+/// the connection open, counting the connections it accepts.
+async fn scripted_app(answer: &'static [u8]) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                loop {
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        got.drain(..end + 4);
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Answers whose framing is in doubt must not leave their connection for the next request:
+/// what the app sent past the body it declared would be read as the next answer (response
+/// splitting through the pool).
+#[tokio::test]
+async fn an_answer_with_doubtful_framing_never_shares_its_connection() {
+    for (answer, body) in [
+        // Both lengths: chunked wins, the connection is not reused.
+        (
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"[..],
+            "ok",
+        ),
+        // More than the declared length: the rest would pass as the next answer.
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged",
+            "ok",
+        ),
+    ] {
+        let (app, accepted) = scripted_app(answer).await;
+        let gw = TestGateway::start("", |port| public_app(port, app)).await;
+        let client = gw.client();
+        for i in 0..3 {
+            let r = client
+                .get(gw.url(OTHER_HOST, "/"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status(), 200, "request {i}");
+            assert_eq!(r.text().await.expect("body"), body, "request {i}");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            3,
+            "{}",
+            String::from_utf8_lossy(answer)
+        );
+        gw.stop().await;
+    }
+}
+
+/// Lengths that disagree, or a broken head, are the app's fault: a 502 page with a request
+/// id, nothing of the answer passed on.
+#[tokio::test]
+async fn an_answer_with_conflicting_lengths_is_a_bad_gateway() {
+    for answer in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nX-Bad Name: 1\r\n\r\n",
+    ] {
+        let (app, _) = scripted_app(answer).await;
+        let gw = TestGateway::start("", |port| public_app(port, app)).await;
+        let r = gw
+            .client()
+            .get(gw.url(OTHER_HOST, "/"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 502, "{}", String::from_utf8_lossy(answer));
+        assert!(r.headers().contains_key("x-request-id"));
+        let text = r.text().await.expect("body");
+        assert!(!text.contains("hello"), "{text}");
+        gw.stop().await;
+    }
 }

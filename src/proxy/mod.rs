@@ -143,7 +143,8 @@ pub async fn handle(
 
     match client_upgrade {
         Some((client, platform)) if upstream::is_switching(&resp) => {
-            let upstream_side = hyper::upgrade::on(&mut resp);
+            let upstream_side = upstream::take_upgrade(&mut resp)
+                .ok_or_else(|| GatewayError::internal("101 without the app's connection"))?;
             let watch = session_id.map(|id| tunnel::SessionWatch::new(gw, id, &visit, platform));
             tunnel::splice(client, upstream_side, watch);
             scrub::scrub_response(resp.headers_mut(), true, rt.gateway_cookies());

@@ -209,9 +209,10 @@ pub fn scrub_response<S: AsRef<str>>(
         });
     let named_in_connection = |name: &HeaderName| {
         headers.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_str().as_bytes()))
+            v.as_bytes().split(|b| *b == b',').any(|t| {
+                t.trim_ascii()
+                    .eq_ignore_ascii_case(name.as_str().as_bytes())
+            })
         })
     };
     // One pass over the response's few headers, instead of a removal (a name parse and a

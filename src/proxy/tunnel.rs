@@ -22,24 +22,22 @@ pub struct SessionWatch {
     pub platform: Platform,
 }
 
-/// Joins the two upgraded connections once both sides have switched protocols; with a
-/// watch, drops both when the session ends.
+/// Joins the client's connection, once it has switched protocols, to the app's, which
+/// already has; with a watch, drops both when the session ends.
 pub fn splice(
     client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
+    mut upstream: super::upstream::Switched,
     watch: Option<SessionWatch>,
 ) {
     tokio::spawn(async move {
-        let (c, u) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
+        let mut c = match client.await {
+            Ok(c) => TokioIo::new(c),
             Err(e) => {
                 tracing::debug!(error = %e, "websocket upgrade failed");
                 return;
             }
         };
-        let mut c = TokioIo::new(c);
-        let mut u = TokioIo::new(u);
-        let copy = tokio::io::copy_bidirectional(&mut c, &mut u);
+        let copy = tokio::io::copy_bidirectional(&mut c, &mut upstream);
         let Some(watch) = watch else {
             if let Err(e) = copy.await {
                 tracing::debug!(error = %e, "websocket closed with error");

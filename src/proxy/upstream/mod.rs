@@ -2,45 +2,56 @@
 //! HTTP/1.1 with kept-alive connections, bodies streamed both ways, connect and response
 //! timeouts, WebSocket upgrades.
 //!
-//! Each exchange is driven by the task that serves the client's request, including the
-//! response body as the client reads it (`driven_body`); an idle connection waits in a
-//! per-thread pool (`pool`). A pool whose connections run as tasks of their own (hyper-util's,
-//! used before) hands each request, response and body chunk between two tasks; measured
-//! against it, this took 2 % of the instructions and one system call off every request
-//! (docs/benchmarks.md).
+//! The exchange is written for the one thing a gateway does with an app: pass a request on
+//! and stream the answer back. The request's own task writes the head (`head`), streams the
+//! body while it watches for the answer, parses the answer's head with httparse, and hands
+//! the connection to the response body (`body`), which reads the socket as the client takes
+//! the bytes and puts the connection back in a per-thread pool (`pool`) the moment the last
+//! byte is taken. hyper's client did the same through a dispatcher, a request channel and a
+//! callback per exchange; without them a proxied request costs about a sixth fewer
+//! instructions (docs/benchmarks.md). Parsing stays httparse's; framing follows RFC 9112
+//! §6.3, and a connection whose framing is in doubt is never reused.
 
-mod driven_body;
+mod body;
+mod conn;
+mod head;
 mod pool;
 
 use std::future::poll_fn;
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode, Uri};
+use bytes::BytesMut;
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use tower_service::Service;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::AppConfig;
 use crate::error::GatewayError;
 use crate::response::{Body, BoxError};
-use driven_body::DrivenBody;
-use pool::{Conn, Pool, drive_until};
-
-pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+use body::{RequestWriter, ResponseBody, WriteError};
+pub use conn::Switched;
+use conn::{Conn, Stream};
+use head::{Head, ResponseFraming};
+use pool::Pool;
 
 /// Idle connections kept per app and worker thread, and for how long.
 const MAX_IDLE_PER_THREAD: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub struct Upstream {
-    connector: HttpsConnector,
-    /// `scheme://authority/` of the app: what the connector dials (and names in SNI).
-    origin: Uri,
+    /// Host (a name, or an address without brackets) and port the app listens on.
+    host: String,
+    port: u16,
+    /// For an https app: the TLS client and the name its certificate must carry.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     pool: Arc<Pool>,
+    connect_timeout: Duration,
     response_timeout: Duration,
 }
 
@@ -50,34 +61,40 @@ impl Upstream {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let tls = crate::tls_client::client_config(app.upstream_ca.as_deref())?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let origin = Uri::builder()
-            .scheme(app.upstream.scheme())
-            .authority(&app.upstream[url::Position::BeforeHost..url::Position::AfterPort])
-            .path_and_query("/")
-            .build()?;
+        let url = &app.upstream;
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => anyhow::bail!("app {}: upstream {url} has no host", app.id),
+        };
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| anyhow::anyhow!("app {}: upstream {url} has no port", app.id))?;
+        let tls = match url.scheme() {
+            "https" => {
+                let mut config = crate::tls_client::client_config(app.upstream_ca.as_deref())?;
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| anyhow::anyhow!("app {}: upstream host {host}: {e}", app.id))?;
+                Some((TlsConnector::from(Arc::new(config)), name))
+            }
+            _ => None,
+        };
         Ok(Self {
-            connector,
-            origin,
+            host,
+            port,
+            tls,
             pool: Arc::new(Pool::new(MAX_IDLE_PER_THREAD, IDLE_TIMEOUT)),
+            connect_timeout,
             response_timeout,
         })
     }
 
-    /// Sends the request (its URI in origin form) and returns the upstream's response with a
+    /// Sends the request (its URI in origin form) and returns the app's response with a
     /// streaming body. The response timeout covers connecting and waiting for the head.
     pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, GatewayError> {
-        // Boxed (like the pooled client's response future before it): the exchange's state
-        // is ~1.5 KB, and inline it would be copied with every HTTP/2 stream's task.
+        // Boxed: inline, the exchange's state would be copied with every HTTP/2 stream's task.
         let exchange = Box::pin(self.exchange(req));
         match tokio::time::timeout(self.response_timeout, exchange).await {
             Err(_) => Err(GatewayError::GatewayTimeout),
@@ -85,7 +102,16 @@ impl Upstream {
         }
     }
 
-    async fn exchange(&self, mut req: Request<Body>) -> Result<Response<Body>, GatewayError> {
+    async fn exchange(&self, req: Request<Body>) -> Result<Response<Body>, GatewayError> {
+        let (parts, body) = req.into_parts();
+        let framing = head::request_framing(
+            &parts.method,
+            body.size_hint().exact(),
+            body.is_end_stream(),
+        );
+        let mut encoded = BytesMut::new();
+        head::encode_request(&parts, framing, &mut encoded);
+        let mut writer = RequestWriter::new(encoded.freeze(), body, framing);
         let mut pooled = poll_fn(|cx| Poll::Ready(self.pool.checkout(cx))).await;
         loop {
             let reused = pooled.is_some();
@@ -94,61 +120,151 @@ impl Upstream {
                 // Boxed: dialing holds a TLS client state that reused connections never need.
                 None => Box::pin(self.connect()).await?,
             };
-            let mut response = Box::pin(conn.sender.try_send_request(req));
-            match poll_fn(|cx| drive_until(&mut conn, &mut response, cx)).await {
-                Ok(resp) => return Ok(self.hand_over(resp, conn).await),
-                Err(mut e) => match e.take_message() {
-                    // A kept-alive connection the app closed before our request reached
-                    // it: nothing was sent, so it is safe to send again on a new one.
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(classify(e.error())),
-                },
+            let mut sent = false;
+            let answer =
+                poll_fn(|cx| poll_answer(&mut conn, &mut writer, &mut sent, &parts.method, cx))
+                    .await;
+            match answer {
+                Ok(head) => return Ok(self.hand_over(head, conn, sent)),
+                // A kept-alive connection the app closed before the request reached it:
+                // nothing of the body was taken, so it is safe to send again on a new one.
+                Err(Failure::Unsent(_)) if reused && writer.can_restart() => writer.restart(),
+                Err(Failure::Unsent(e)) | Err(Failure::Io(e)) => return Err(classify(&e)),
+                Err(Failure::Body(e)) => return Err(classify(e.as_ref())),
+                Err(Failure::Gateway(e)) => return Err(e),
             }
         }
     }
 
     async fn connect(&self) -> Result<Conn, GatewayError> {
-        let io = self
-            .connector
-            .clone()
-            .call(self.origin.clone())
-            .await
-            .map_err(|e| classify(e.as_ref()))?;
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(Conn::new(sender, Box::pin(connection.with_upgrades())))
+        let dial = TcpStream::connect((self.host.as_str(), self.port));
+        let tcp = match tokio::time::timeout(self.connect_timeout, dial).await {
+            Err(_) => return Err(GatewayError::GatewayTimeout),
+            Ok(r) => r.map_err(|e| classify(&e))?,
+        };
+        tcp.set_nodelay(true).map_err(|e| classify(&e))?;
+        let io = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some((connector, name)) => Stream::Tls(Box::new(
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| classify(&e))?,
+            )),
+        };
+        Ok(Conn::new(io))
     }
 
     /// The response, with the connection travelling in its body (or back in the pool).
-    async fn hand_over(&self, resp: Response<Incoming>, conn: Conn) -> Response<Body> {
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // The socket is handed to the upgrade only while the connection is driven.
-            if let Some(driver) = conn.into_driver() {
-                tokio::spawn(driver);
-            }
-            return resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed());
+    fn hand_over(&self, head: Head, conn: Conn, sent: bool) -> Response<Body> {
+        let Head {
+            response,
+            framing,
+            reusable,
+        } = head;
+        // An answer that came before the whole request went out leaves the rest unsent.
+        let reusable = reusable && sent;
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // The socket, with whatever the app already sent past its head, is the tunnel's.
+            let upgraded = Switched::new(conn);
+            let mut response = response.map(|()| crate::response::empty());
+            response
+                .extensions_mut()
+                .insert(UpstreamUpgrade(Arc::new(Mutex::new(Some(upgraded)))));
+            return response;
         }
-        if resp.body().is_end_stream() {
+        if framing == ResponseFraming::Empty {
             // No body to carry the connection (204, 304, HEAD, an empty 200): done now.
-            let mut conn = Some(conn);
-            poll_fn(|cx| {
-                if let Some(c) = conn.take() {
-                    self.pool.finish(c, cx);
-                }
-                Poll::Ready(())
-            })
-            .await;
-            return resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed());
+            if reusable {
+                self.pool.checkin(conn);
+            }
+            return response.map(|()| crate::response::empty());
         }
-        let pool = self.pool.clone();
-        resp.map(|b| {
-            DrivenBody::new(b, conn, pool)
-                .map_err(|e| Box::new(e) as BoxError)
-                .boxed()
-        })
+        let body = ResponseBody::new(conn, framing, reusable, self.pool.clone());
+        response.map(|()| body.boxed())
     }
+}
+
+/// Why an exchange failed.
+enum Failure {
+    /// The request head could not be written: the app never saw the request.
+    Unsent(std::io::Error),
+    Io(std::io::Error),
+    Body(BoxError),
+    Gateway(GatewayError),
+}
+
+/// Writes the request while waiting for the answer's head, which may come before the whole
+/// body went out (an app refusing an upload early). Informational answers other than 101
+/// are skipped. `sent` is set once the whole request is out.
+fn poll_answer(
+    conn: &mut Conn,
+    writer: &mut RequestWriter,
+    sent: &mut bool,
+    method: &Method,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Head, Failure>> {
+    let mut write_failed = None;
+    if !*sent {
+        match writer.poll_write(&mut conn.io, cx) {
+            Poll::Ready(Ok(())) => *sent = true,
+            Poll::Ready(Err(WriteError::Body(e))) => return Poll::Ready(Err(Failure::Body(e))),
+            // The app may have answered and closed: its answer is read below if it did.
+            Poll::Ready(Err(WriteError::Io(e))) => write_failed = Some(e),
+            Poll::Pending => {}
+        }
+    }
+    loop {
+        match head::parse_response(&mut conn.buf, method) {
+            Err(e) => return Poll::Ready(Err(Failure::Gateway(e))),
+            Ok(Some(head))
+                if head.response.status().is_informational()
+                    && head.response.status() != StatusCode::SWITCHING_PROTOCOLS => {}
+            Ok(Some(head)) => return Poll::Ready(Ok(head)),
+            Ok(None) => match conn.poll_fill(cx) {
+                Poll::Ready(Ok(n)) if n > 0 => {}
+                Poll::Ready(Ok(_)) => {
+                    let e = write_failed.unwrap_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the app closed the connection before answering",
+                        )
+                    });
+                    return Poll::Ready(Err(unsent_or_io(writer, e)));
+                }
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(unsent_or_io(writer, write_failed.unwrap_or(e))));
+                }
+                Poll::Pending => {
+                    return match write_failed {
+                        Some(e) => Poll::Ready(Err(unsent_or_io(writer, e))),
+                        None => Poll::Pending,
+                    };
+                }
+            },
+        }
+    }
+}
+
+/// A failure before any of the body was taken counts as unsent only if the head itself
+/// could not be written; a head that went out may have been acted on.
+fn unsent_or_io(writer: &RequestWriter, e: std::io::Error) -> Failure {
+    if writer.can_restart() && writer.head_unwritten() {
+        Failure::Unsent(e)
+    } else {
+        Failure::Io(e)
+    }
+}
+
+/// The app's side of a switched connection, carried in the 101 response for the tunnel.
+#[derive(Clone)]
+struct UpstreamUpgrade(Arc<Mutex<Option<Switched>>>);
+
+/// Takes the app's upgraded connection out of a 101 response.
+pub fn take_upgrade(resp: &mut Response<Body>) -> Option<Switched> {
+    let slot = resp.extensions_mut().remove::<UpstreamUpgrade>()?;
+    let mut guard = slot.0.lock().ok()?;
+    guard.take()
 }
 
 /// Limits a request body while streaming it; the error surfaces as 413 through `classify`.
