@@ -53,6 +53,7 @@ impl Pool {
         if !conn.buf.is_empty() || self.max_idle == 0 {
             return;
         }
+        conn.shrink();
         conn.idle_since = Instant::now();
         let mut idle = self.idle.get_or_default().borrow_mut();
         // The oldest go first: past the idle timeout, or to make room.
