@@ -170,9 +170,14 @@ async fn a_response_abandoned_half_read_does_not_leave_its_connection_for_the_ne
     gw.stop().await;
 }
 
-/// An app that answers one request per connection with keep-alive framing, then closes the
-/// connection without saying so (as apps do when their keep-alive timer runs out).
-async fn silently_closing_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+/// An app that answers each request head on a connection with `answer` (raw bytes),
+/// counting the connections it accepts. With `closes_after`, it closes each connection after
+/// that many answers without saying so (as apps do when their keep-alive timer runs out);
+/// without, it keeps them open.
+async fn raw_app(
+    answer: &'static [u8],
+    closes_after: Option<usize>,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -183,16 +188,24 @@ async fn silently_closing_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut answered = 0;
+                loop {
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        got.drain(..end + 4);
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        answered += 1;
+                        if closes_after == Some(answered) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            return;
+                        }
+                    }
                     match stream.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-                    .await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
             });
         }
     });
@@ -201,7 +214,11 @@ async fn silently_closing_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn a_kept_alive_connection_the_app_closed_is_replaced_without_an_error() {
-    let (app, accepted) = silently_closing_app().await;
+    let (app, accepted) = raw_app(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        Some(1),
+    )
+    .await;
     let gw = TestGateway::start("", |port| public_app(port, app)).await;
     let client = gw.client();
     for i in 0..4 {
@@ -217,37 +234,6 @@ async fn a_kept_alive_connection_the_app_closed_is_replaced_without_an_error() {
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 4);
     gw.stop().await;
-}
-
-/// An app that answers every request on a connection with `answer` (raw bytes), then keeps
-/// the connection open, counting the connections it accepts.
-async fn scripted_app(answer: &'static [u8]) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = l.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut got = Vec::new();
-                loop {
-                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                        got.drain(..end + 4);
-                        if stream.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (addr, accepted)
 }
 
 /// Answers whose framing is in doubt must not leave their connection for the next request:
@@ -267,7 +253,7 @@ async fn an_answer_with_doubtful_framing_never_shares_its_connection() {
             "ok",
         ),
     ] {
-        let (app, accepted) = scripted_app(answer).await;
+        let (app, accepted) = raw_app(answer, None).await;
         let gw = TestGateway::start("", |port| public_app(port, app)).await;
         let client = gw.client();
         for i in 0..3 {
@@ -298,7 +284,7 @@ async fn an_answer_with_conflicting_lengths_is_a_bad_gateway() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nhello",
         b"HTTP/1.1 200 OK\r\nX-Bad Name: 1\r\n\r\n",
     ] {
-        let (app, _) = scripted_app(answer).await;
+        let (app, _) = raw_app(answer, None).await;
         let gw = TestGateway::start("", |port| public_app(port, app)).await;
         let r = gw
             .client()
