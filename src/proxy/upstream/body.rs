@@ -35,8 +35,6 @@ pub struct RequestWriter {
     queue: VecDeque<Bytes>,
     /// The body has ended, and its end (for chunked) is queued.
     body_done: bool,
-    /// Anything of the body was taken from the client: the request cannot be sent again.
-    body_started: bool,
     /// Bytes written so far on this connection.
     written: usize,
 }
@@ -55,18 +53,12 @@ impl RequestWriter {
             chunked: framing == RequestFraming::Chunked,
             declared,
             body_done,
-            body_started: false,
             written: 0,
         }
     }
 
-    /// Whether the request may go again on another connection: none of the client's body
-    /// was consumed. (Only after the head failed to go out is it sent again.)
-    pub fn can_restart(&self) -> bool {
-        !self.body_started
-    }
-
-    /// Whether the app cannot have seen a whole request head yet.
+    /// Whether the app cannot have seen a whole request head yet. The body is taken from the
+    /// client only after the head went out, so the request can still go again elsewhere.
     pub fn head_unwritten(&self) -> bool {
         self.written < self.head.len()
     }
@@ -98,7 +90,6 @@ impl RequestWriter {
             }
             // Whatever went out waits in no buffer of ours while the client sends more.
             let _ = Pin::new(&mut *io).poll_flush(cx);
-            self.body_started = true;
             match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
                 None => {
                     if self.declared.is_some_and(|left| left > 0) {

@@ -45,7 +45,7 @@ pub fn encode_request(req: &http::request::Parts, framing: RequestFraming, out: 
         RequestFraming::NoBody => {}
         RequestFraming::Length(n) => {
             out.put_slice(b"content-length: ");
-            out.put_slice(itoa_u64(n).as_bytes());
+            out.put_slice(itoa::Buffer::new().format(n).as_bytes());
             out.put_slice(b"\r\n");
         }
         RequestFraming::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
@@ -196,33 +196,6 @@ fn bad(what: &str) -> GatewayError {
     GatewayError::BadGateway(format!("app response: {what}"))
 }
 
-/// `n` in decimal, without the formatting machinery.
-fn itoa_u64(mut n: u64) -> DecimalDigits {
-    let mut d = DecimalDigits {
-        buf: [0; 20],
-        start: 20,
-    };
-    loop {
-        d.start -= 1;
-        d.buf[d.start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return d;
-        }
-    }
-}
-
-struct DecimalDigits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl DecimalDigits {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,8 +229,6 @@ mod tests {
         out.clear();
         encode_request(&req, RequestFraming::Chunked, &mut out);
         assert!(out.ends_with(b"x-a: 1\r\ntransfer-encoding: chunked\r\n\r\n"));
-        assert_eq!(itoa_u64(0).as_bytes(), b"0");
-        assert_eq!(itoa_u64(u64::MAX).as_bytes(), b"18446744073709551615");
     }
 
     #[test]

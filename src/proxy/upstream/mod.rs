@@ -128,7 +128,7 @@ impl Upstream {
                 Ok(head) => return Ok(self.hand_over(head, conn, sent)),
                 // A kept-alive connection the app closed before the request reached it:
                 // nothing of the body was taken, so it is safe to send again on a new one.
-                Err(Failure::Unsent(_)) if reused && writer.can_restart() => writer.restart(),
+                Err(Failure::Unsent(_)) if reused => writer.restart(),
                 Err(Failure::Unsent(e)) | Err(Failure::Io(e)) => return Err(classify(&e)),
                 Err(Failure::Body(e)) => return Err(classify(e.as_ref())),
                 Err(Failure::Gateway(e)) => return Err(e),
@@ -246,10 +246,10 @@ fn poll_answer(
     }
 }
 
-/// A failure before any of the body was taken counts as unsent only if the head itself
-/// could not be written; a head that went out may have been acted on.
+/// A failure counts as unsent only if the head itself could not be written out whole; a
+/// head that went out may have been acted on.
 fn unsent_or_io(writer: &RequestWriter, e: std::io::Error) -> Failure {
-    if writer.can_restart() && writer.head_unwritten() {
+    if writer.head_unwritten() {
         Failure::Unsent(e)
     } else {
         Failure::Io(e)
