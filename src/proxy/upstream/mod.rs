@@ -293,3 +293,90 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> GatewayError {
 pub fn is_switching(resp: &Response<Body>) -> bool {
     resp.status() == StatusCode::SWITCHING_PROTOCOLS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body::Frame;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An app that answers every request head at once with a 413, without reading bodies,
+    /// and counts the connections it accepts.
+    async fn refusing_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let (mut buf, mut got) = ([0u8; 4096], Vec::new());
+                    loop {
+                        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            got.drain(..end + 4);
+                            let answer =
+                                b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!";
+                            if s.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// An app may answer before the request body is all there (refusing an upload early).
+    /// The rest of the body is then never sent, so that connection must not carry the next
+    /// request: the app would read its head as the missing body bytes.
+    #[tokio::test]
+    async fn an_answer_before_the_whole_body_ends_its_connection() {
+        let (addr, accepted) = refusing_app().await;
+        let upstream = Upstream {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            tls: None,
+            pool: Arc::new(Pool::new(4, IDLE_TIMEOUT)),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+        };
+        // One chunk of an upload whose end never comes while the sender is held.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tx.send(Bytes::from_static(b"hello")).await.expect("send");
+        let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, BoxError>(Frame::data(b)), rx))
+        });
+        let upload = Request::post("/upload")
+            .header(http::header::HOST, "app")
+            .body(http_body_util::StreamBody::new(chunks).boxed())
+            .expect("request");
+        let r = upstream.send(upload).await.expect("answer");
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = r.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&body[..], b"big!");
+        let get = Request::get("/")
+            .header(http::header::HOST, "app")
+            .body(crate::response::empty())
+            .expect("request");
+        let r = upstream.send(get).await.expect("answer");
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the half-sent upload's connection was not reused"
+        );
+        drop(tx);
+    }
+}
