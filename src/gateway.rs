@@ -29,8 +29,13 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Result<Response<Body>, Infallible> {
         let start = Instant::now();
-        let request_id = new_request_id();
-        let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        // The host is filled in once it is known to be valid.
+        let mut ctx = RequestCtx {
+            request_id: new_request_id(),
+            peer,
+            host: String::new(),
+        };
+        let span = tracing::info_span!("request", id = %ctx.request_id, method = %req.method(), path = %req.uri().path());
         async move {
             let rt = self.runtime.load_full();
             let mut counted = Counted::Fixed(self.labels.none.clone());
@@ -41,16 +46,13 @@ impl Gateway {
                 _ if !method_ok => Err(GatewayError::MethodNotAllowed),
                 Err(e) => Err(e),
                 Ok(host) => {
-                    let ctx = RequestCtx {
-                        request_id: request_id.clone(),
-                        peer,
-                        host,
-                    };
+                    ctx.host = host;
                     self.dispatch(&rt, req, &ctx, &mut counted).await
                 }
             };
-            let mut resp = result.unwrap_or_else(|e| e.into_response(&request_id));
-            if let Ok(mut v) = HeaderValue::from_str(&request_id) {
+            let request_id = &ctx.request_id;
+            let mut resp = result.unwrap_or_else(|e| e.into_response(request_id));
+            if let Ok(mut v) = HeaderValue::from_str(request_id) {
                 // Unique per response: HTTP/2 would add each one to the HPACK table and evict
                 // a reusable entry for it. "Never indexed" sends it as a plain literal.
                 v.set_sensitive(true);

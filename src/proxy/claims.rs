@@ -29,13 +29,16 @@ pub fn apply(headers: &mut HeaderMap, map: &[(HeaderName, String)], session: &Se
 pub fn header_value<'a>(
     values: impl ExactSizeIterator<Item = &'a str> + Clone,
 ) -> Option<HeaderValue> {
-    // The usual case, one clean short value, needs no intermediate string.
+    // The usual case, one clean short ASCII value, needs no intermediate string. Checked on
+    // bytes (anything else, such as a name like "Zoë", takes the general path below).
+    let plain = |b: &u8| (b' '..=b'~').contains(b) && *b != b',' && *b != b'%';
     if values.len() == 1
         && let Some(one) = values.clone().next()
         && !one.is_empty()
         && one.len() <= MAX_HEADER_VALUE
-        && !one.chars().any(|c| c.is_control() || c == ',' || c == '%')
-        && one.trim() == one
+        && one.as_bytes().iter().all(plain)
+        && !one.starts_with(' ')
+        && !one.ends_with(' ')
     {
         return HeaderValue::from_bytes(one.as_bytes()).ok();
     }

@@ -9,9 +9,11 @@ use ipnet::IpNet;
 
 #[derive(Debug, Clone)]
 pub struct Forwarded {
-    pub for_chain: String,
+    /// Built as header values straight away: a string first and a copy into the header
+    /// were two allocations per value on every proxied request.
+    pub for_chain: HeaderValue,
     pub proto: &'static str,
-    pub host: String,
+    pub host: HeaderValue,
     /// The address policy decisions should use: the client, not the proxy in front.
     pub client_ip: IpAddr,
 }
@@ -26,26 +28,29 @@ pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
+    // The values come from header values or addresses, which are always valid again; the
+    // fallback is never taken.
+    let value = |text: &str| HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
     if trusted_peer {
         let prior = header("x-forwarded-for");
         let client_ip = client_from_chain(prior.unwrap_or(""), peer, is_trusted);
         Forwarded {
             for_chain: match prior {
-                Some(p) => format!("{p}, {}", ip_text(peer)),
-                None => ip_text(peer),
+                Some(p) => value(&format!("{p}, {}", ip_text(peer))),
+                None => ip_value(peer),
             },
             proto: match header("x-forwarded-proto") {
                 Some("http") => "http",
                 _ => "https",
             },
-            host: header("x-forwarded-host").unwrap_or(host).to_string(),
+            host: value(header("x-forwarded-host").unwrap_or(host)),
             client_ip,
         }
     } else {
         Forwarded {
-            for_chain: ip_text(peer),
+            for_chain: ip_value(peer),
             proto: "https",
-            host: host.to_string(),
+            host: value(host),
             client_ip: peer,
         }
     }
@@ -88,13 +93,24 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-pub fn apply(headers: &mut HeaderMap, f: &Forwarded) {
+pub fn apply(headers: &mut HeaderMap, f: Forwarded) {
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.proto));
-    for (name, value) in [(X_FORWARDED_FOR, &f.for_chain), (X_FORWARDED_HOST, &f.host)] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
-    }
+    headers.insert(X_FORWARDED_FOR, f.for_chain);
+    headers.insert(X_FORWARDED_HOST, f.host);
+}
+
+/// An address as a header value, without a string in between for IPv4.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""));
+    };
+    let mut text = [0u8; 15];
+    let mut len = 0;
+    for_each_ipv4_byte(v4, |b| {
+        text[len] = b;
+        len += 1;
+    });
+    HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// An address as text, as `Display` writes it. IPv4, the usual case, is written by hand:
@@ -104,19 +120,24 @@ fn ip_text(ip: IpAddr) -> String {
         return ip.to_string();
     };
     let mut out = String::with_capacity(15);
+    for_each_ipv4_byte(v4, |b| out.push(char::from(b)));
+    out
+}
+
+/// The bytes of an IPv4 address's dotted text, as `Display` writes it.
+fn for_each_ipv4_byte(v4: std::net::Ipv4Addr, mut put: impl FnMut(u8)) {
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push('.');
+            put(b'.');
         }
         if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
+            put(b'0' + octet / 100);
         }
         if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
+            put(b'0' + octet / 10 % 10);
         }
-        out.push(char::from(b'0' + octet % 10));
+        put(b'0' + octet % 10);
     }
-    out
 }
 
 #[cfg(test)]
@@ -132,10 +153,12 @@ mod tests {
                 std::net::Ipv4Addr::new(199, 99, octet, octet),
             ] {
                 assert_eq!(ip_text(IpAddr::V4(ip)), ip.to_string());
+                assert_eq!(ip_value(IpAddr::V4(ip)), ip.to_string().as_str());
             }
         }
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(ip_text(v6), "2001:db8::1");
+        assert_eq!(ip_value(v6), "2001:db8::1");
     }
 
     #[test]

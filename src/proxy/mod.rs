@@ -116,7 +116,7 @@ pub async fn handle(
             }
         }
     }
-    forwarded::apply(req.headers_mut(), &fwd);
+    forwarded::apply(req.headers_mut(), fwd);
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         req.headers_mut()
             .insert(crate::web::request::X_REQUEST_ID, v);

@@ -150,39 +150,52 @@ pub fn scrub_request(
     Scrubbed { websocket: keep_ws }
 }
 
-/// Removes the gateway's cookies from `Cookie` headers, keeping the app's own cookies.
+/// The `;`-separated pairs of a `Cookie` value, trimmed.
+fn cookie_pairs(v: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    v.as_bytes().split(|b| *b == b';').map(<[u8]>::trim_ascii)
+}
+
+/// Removes the gateway's cookies from `Cookie` headers, keeping the app's own cookies. A
+/// value that is not visible ASCII cannot be split safely and is dropped whole.
 pub fn strip_cookies<S: AsRef<str>>(headers: &mut HeaderMap, gateway_cookies: &[S]) {
-    let is_ours = |c: &str| {
-        let name = c.split('=').next().unwrap_or("").trim();
+    // On bytes: every proxied request carries at least the session cookie, and `to_str`
+    // plus `split(';')` over it cost more than the rest of the scrub.
+    let is_ours = |pair: &[u8]| {
+        let name = pair
+            .split(|b| *b == b'=')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
         gateway_cookies
             .iter()
-            .any(|g| g.as_ref().eq_ignore_ascii_case(name))
+            .any(|g| g.as_ref().as_bytes().eq_ignore_ascii_case(name))
     };
+    let readable = |v: &HeaderValue| v.to_str().is_ok();
     let any_ours = headers
         .get_all(header::COOKIE)
         .iter()
-        .any(|v| v.to_str().map_or(true, |v| v.split(';').any(is_ours)));
+        .any(|v| !readable(v) || cookie_pairs(v).any(is_ours));
     if !any_ours {
         return;
     }
-    // Written straight into one string: a browser usually sends only the session cookie,
+    // Written straight into one buffer: a browser usually sends only the session cookie,
     // and then nothing is kept and nothing allocated.
-    let mut kept = String::new();
-    let pairs = headers
+    let mut kept: Vec<u8> = Vec::new();
+    for v in headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim);
-    for pair in pairs.filter(|c| !c.is_empty() && !is_ours(c)) {
-        if !kept.is_empty() {
-            kept.push_str("; ");
+        .filter(|v| readable(v))
+    {
+        for pair in cookie_pairs(v).filter(|c| !c.is_empty() && !is_ours(c)) {
+            if !kept.is_empty() {
+                kept.extend_from_slice(b"; ");
+            }
+            kept.extend_from_slice(pair);
         }
-        kept.push_str(pair);
     }
     headers.remove(header::COOKIE);
     if !kept.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&kept)
+        && let Ok(v) = HeaderValue::from_bytes(&kept)
     {
         headers.insert(header::COOKIE, v);
     }
@@ -408,5 +421,27 @@ mod tests {
         );
         strip_cookies(&mut h, &["__Host-borderless_session"]);
         assert!(h.get("cookie").is_none());
+    }
+
+    #[test]
+    fn cookie_values_that_are_not_visible_ascii_are_dropped_whole() {
+        // Such a value cannot be split on `;` safely, so a gateway cookie could hide in it.
+        let mut h = HeaderMap::new();
+        h.append(
+            "cookie",
+            HeaderValue::from_bytes(b"x=\xff; __Host-borderless_session=xyz").expect("obs-text"),
+        );
+        h.append("cookie", HeaderValue::from_static("app=1"));
+        strip_cookies(&mut h, &["__Host-borderless_session"]);
+        let left: Vec<_> = h.get_all("cookie").iter().collect();
+        assert_eq!(left, ["app=1"]);
+        // Names compare without regard to case; values are kept as sent.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("__HOST-BORDERLESS_SESSION=a;Keep=B ; ;"),
+        );
+        strip_cookies(&mut h, &["__Host-borderless_session"]);
+        assert_eq!(h.get("cookie").map(HeaderValue::as_bytes), Some(&b"Keep=B"[..]));
     }
 }

@@ -15,23 +15,15 @@ pub fn is_navigation(req: &Request<Incoming>) -> bool {
 
 /// True when the request is an HTTP/1.1 WebSocket handshake (and nothing else, e.g. not h2c).
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    let upgrade_ws = headers
-        .get_all(header::UPGRADE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
-        });
-    let connection_upgrade = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("upgrade"))
-        });
-    upgrade_ws && connection_upgrade
+    let lists = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+    };
+    // `Connection` is read only when there is an `Upgrade`: most requests have neither.
+    lists(header::UPGRADE, "websocket") && lists(header::CONNECTION, "upgrade")
 }
 
 /// A browser's POST from this host: `Origin` (or, without it, `Sec-Fetch-Site`) must say so.
