@@ -23,11 +23,15 @@ use crate::{admin, proxy, signin};
 
 impl Gateway {
     /// Entry point for every request on an HTTPS listener.
-    pub async fn handle(
+    ///
+    /// Not an `async fn`: its state would keep the arguments beside the block they were
+    /// moved into (rust-lang/rust#62958), and each request's state is copied into its box
+    /// whole.
+    pub fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
-    ) -> Result<Response<Body>, Infallible> {
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static {
         let start = Instant::now();
         // The host is filled in once it is known to be valid.
         let mut ctx = RequestCtx {
@@ -77,7 +81,6 @@ impl Gateway {
             Ok(resp)
         }
         .instrument(span)
-        .await
     }
 
     /// The sign-in plane and the admin API are boxed: an async call is as large as its

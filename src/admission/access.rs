@@ -36,7 +36,9 @@ pub struct UserAccess {
 pub struct AccessCache {
     dir: Directory,
     /// `None`: no such user (removed).
-    cache: Cache<String, Arc<Option<UserAccess>>>,
+    /// foldhash rather than SipHash: the keys are user ids the directory generated, read on
+    /// every proxied request, so flooding resistance buys nothing there.
+    cache: Cache<String, Arc<Option<UserAccess>>, foldhash::fast::RandomState>,
 }
 
 impl AccessCache {
@@ -46,7 +48,7 @@ impl AccessCache {
             cache: Cache::builder()
                 .max_capacity(200_000)
                 .time_to_live(Duration::from_secs(60))
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

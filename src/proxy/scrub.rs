@@ -442,6 +442,9 @@ mod tests {
             HeaderValue::from_static("__HOST-BORDERLESS_SESSION=a;Keep=B ; ;"),
         );
         strip_cookies(&mut h, &["__Host-borderless_session"]);
-        assert_eq!(h.get("cookie").map(HeaderValue::as_bytes), Some(&b"Keep=B"[..]));
+        assert_eq!(
+            h.get("cookie").map(HeaderValue::as_bytes),
+            Some(&b"Keep=B"[..])
+        );
     }
 }
