@@ -102,6 +102,14 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
         .expect("big");
     assert_eq!(big.status(), 413);
     assert!(big.text().await.expect("body").contains("request id"));
+    // A declared length over the limit is refused before any of the body is read: the
+    // answer comes although the client sends none of it.
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {OTHER_HOST}:{}\r\nContent-Length: 5000\r\n\r\n",
+        gw.port
+    );
+    let resp = gw.raw_exchange(OTHER_HOST, &req).await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
 
     // Chunked: no length up front, the limit trips while streaming.
     let chunk = "x".repeat(600);

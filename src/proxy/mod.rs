@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response};
+use http_body::Body as _;
 use hyper::body::Incoming;
 
 use crate::admission::Refusal;
@@ -34,9 +35,15 @@ pub async fn handle(
     mut req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    // The body limit is checked up front when the client declares a length; chunked bodies
-    // are counted while they stream (see `upstream::limited_body`).
-    if declared_length(&req).is_some_and(|n| n > app.max_body_bytes) {
+    // The body limit is checked up front when the client declares a length (hyper has read
+    // Content-Length into the body's size); chunked bodies are counted while they stream
+    // (see `upstream::limited_body`).
+    if req
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n > app.max_body_bytes)
+    {
         return Err(GatewayError::PayloadTooLarge);
     }
 
@@ -160,13 +167,4 @@ pub async fn handle(
         }
     }
     Ok(resp)
-}
-
-fn declared_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }

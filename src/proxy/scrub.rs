@@ -171,27 +171,29 @@ pub fn strip_cookies<S: AsRef<str>>(headers: &mut HeaderMap, gateway_cookies: &[
             .any(|g| g.as_ref().as_bytes().eq_ignore_ascii_case(name))
     };
     let readable = |v: &HeaderValue| v.to_str().is_ok();
-    let any_ours = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .any(|v| !readable(v) || cookie_pairs(v).any(is_ours));
-    if !any_ours {
-        return;
-    }
-    // Written straight into one buffer: a browser usually sends only the session cookie,
-    // and then nothing is kept and nothing allocated.
+    // One pass: whether any value holds a gateway cookie (or cannot be read), and what the
+    // rewritten header would keep. A browser usually sends only the session cookie, and
+    // then nothing is kept and nothing allocated.
+    let mut any_ours = false;
     let mut kept: Vec<u8> = Vec::new();
-    for v in headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter(|v| readable(v))
-    {
-        for pair in cookie_pairs(v).filter(|c| !c.is_empty() && !is_ours(c)) {
+    for v in headers.get_all(header::COOKIE) {
+        if !readable(v) {
+            any_ours = true;
+            continue;
+        }
+        for pair in cookie_pairs(v).filter(|c| !c.is_empty()) {
+            if is_ours(pair) {
+                any_ours = true;
+                continue;
+            }
             if !kept.is_empty() {
                 kept.extend_from_slice(b"; ");
             }
             kept.extend_from_slice(pair);
         }
+    }
+    if !any_ours {
+        return;
     }
     headers.remove(header::COOKIE);
     if !kept.is_empty()
@@ -208,10 +210,21 @@ pub fn scrub_response<S: AsRef<str>>(
     keep_upgrade: bool,
     gateway_cookies: &[S],
 ) {
-    drop_gateway_set_cookies(headers, gateway_cookies);
+    // Which of the names this scrub looks up are there at all: one pass over a response's
+    // few headers costs less than a hash lookup per name that is usually absent.
+    let (mut set_cookie, mut connection, mut upgrade) = (false, false, false);
+    for name in headers.keys() {
+        set_cookie |= name == header::SET_COOKIE;
+        connection |= name == header::CONNECTION;
+        upgrade |= name == header::UPGRADE;
+    }
+    if set_cookie {
+        drop_gateway_set_cookies(headers, gateway_cookies);
+    }
     // Apps name other headers in `Connection` rarely; most send only `keep-alive` or
     // `close`, and then no header name needs comparing with the list.
     let names_others = !keep_upgrade
+        && connection
         && headers.get_all(header::CONNECTION).iter().any(|v| {
             v.as_bytes().split(|b| *b == b',').any(|t| {
                 let t = t.trim_ascii();
@@ -244,8 +257,10 @@ pub fn scrub_response<S: AsRef<str>>(
     for name in doomed {
         headers.remove(&name);
     }
-    if !keep_upgrade {
+    if !keep_upgrade && connection {
         headers.remove(header::CONNECTION);
+    }
+    if !keep_upgrade && upgrade {
         headers.remove(header::UPGRADE);
     }
 }

@@ -142,15 +142,17 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head
     }
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
+    let mut present = Present::default();
     for f in &places[..count] {
         let range = |(from, to): (u32, u32)| from as usize..to as usize;
         let name =
             HeaderName::from_bytes(&head[range(f.name)]).map_err(|_| bad("bad header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(range(f.value)))
             .map_err(|_| bad("bad header value"))?;
+        present.note(&name);
         headers.append(name, value);
     }
-    let (framing, mut reusable) = framing(status, method, &mut headers)?;
+    let (framing, mut reusable) = framing(status, method, &mut headers, present)?;
     let connection = headers.get_all(header::CONNECTION);
     let says = |word: &[u8]| {
         connection.iter().any(|v| {
@@ -175,11 +177,27 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head
     }))
 }
 
+/// Which framing fields a head has, noted while it is read: a lookup for a field that is
+/// not there costs a hash all the same.
+#[derive(Clone, Copy, Default)]
+struct Present {
+    content_length: bool,
+    transfer_encoding: bool,
+}
+
+impl Present {
+    fn note(&mut self, name: &HeaderName) {
+        self.content_length |= name == header::CONTENT_LENGTH;
+        self.transfer_encoding |= name == header::TRANSFER_ENCODING;
+    }
+}
+
 /// RFC 9112 §6.3: the body's framing, and whether it leaves the connection usable.
 fn framing(
     status: StatusCode,
     method: &Method,
     headers: &mut HeaderMap,
+    present: Present,
 ) -> Result<(ResponseFraming, bool), GatewayError> {
     if method == Method::HEAD
         || status.is_informational()
@@ -188,7 +206,7 @@ fn framing(
     {
         return Ok((ResponseFraming::Empty, true));
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+    if present.transfer_encoding {
         // With both, Transfer-Encoding wins and the length must not be passed on; a
         // message that sends both is suspect, so its connection is not reused either.
         let both = headers.remove(header::CONTENT_LENGTH).is_some();
@@ -206,7 +224,10 @@ fn framing(
         });
     }
     let mut length = None;
-    for v in headers.get_all(header::CONTENT_LENGTH) {
+    let lengths = present
+        .content_length
+        .then(|| headers.get_all(header::CONTENT_LENGTH));
+    for v in lengths.iter().flatten() {
         // Repeated fields (or a list) must all say the same number.
         for part in v.as_bytes().split(|b| *b == b',') {
             let n = parse_length(part.trim_ascii()).ok_or_else(|| bad("bad Content-Length"))?;
