@@ -111,11 +111,6 @@ impl Upstream {
         );
         let mut encoded = BytesMut::new();
         head::encode_request(&parts, framing, &mut encoded);
-        // The request's URI and header values share the client connection's read buffer.
-        // Let go of them now: while the exchange waits, hyper reads that connection to
-        // notice a client hanging up, and a buffer still shared then is allocated anew.
-        let method = parts.method.clone();
-        drop(parts);
         let mut writer = RequestWriter::new(encoded.freeze(), body, framing);
         let mut pooled = poll_fn(|cx| Poll::Ready(self.pool.checkout(cx))).await;
         loop {
@@ -127,7 +122,8 @@ impl Upstream {
             };
             let mut sent = false;
             let answer =
-                poll_fn(|cx| poll_answer(&mut conn, &mut writer, &mut sent, &method, cx)).await;
+                poll_fn(|cx| poll_answer(&mut conn, &mut writer, &mut sent, &parts.method, cx))
+                    .await;
             match answer {
                 Ok(head) => return Ok(self.hand_over(head, conn, sent)),
                 // A kept-alive connection the app closed before the request reached it:
