@@ -28,8 +28,8 @@ pub fn compute(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], host: &str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
-    // The values come from header values or addresses, which are always valid again; the
-    // fallback is never taken.
+    // The texts are header values that passed `to_str`, addresses, or the normalised host,
+    // so they are valid header values; the fallback is never taken.
     let value = |text: &str| HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
     if trusted_peer {
         let prior = header("x-forwarded-for");

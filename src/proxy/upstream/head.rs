@@ -29,7 +29,8 @@ pub enum RequestFraming {
 /// gateway decides how the body is delimited on this connection.
 pub fn encode_request(req: &http::request::Parts, framing: RequestFraming, out: &mut BytesMut) {
     let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    // Sized up front: growing while writing cost two reallocations and copies per request.
+    // Sized up front: a guess of 256 bytes was outgrown by most requests with identity
+    // headers, and reallocated and copied on the way.
     let fields: usize = req
         .headers
         .iter()
